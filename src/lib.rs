@@ -6,5 +6,7 @@ pub mod backbone;
 pub mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dataset;
+pub mod head;
+pub mod metrics;
 pub mod preprocess;
 pub mod weights;

@@ -1,0 +1,223 @@
+//! The reference experiment, natively: embed a folder-per-person photo set with a frozen
+//! backbone, split per person, train the dense head (and the centroid classifier), and report
+//! test accuracy, per-person accuracy, the confusion matrix and the time of each stage.
+//!
+//! `cargo run --release --bin evaluate -- --backbone faceres` runs LFW-5 as the blog did.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use facelab::backbone::BackboneId;
+use facelab::dataset::{data_root, folder_per_person, load_backbone};
+use facelab::head::{CentroidClassifier, HeadConfig};
+use facelab::metrics::{ConfusionMatrix, Split, shots_split, stratified_split};
+use facelab::preprocess::RgbImage;
+
+const USAGE: &str = "usage: evaluate [--data DIR] [--order CSV] [--per-person N|all] [--min-per-person N]
+                [--backbone faceres|resnet50-imagenet|vggface2-resnet50] [--backend flex|ndarray]
+                [--test-fraction F | --shots K] [--repeats R] [--fixed-split] [--seed S]
+                [--epochs E] [--batch-size B] [--learning-rate LR] [--embed-batch N]";
+
+struct Args {
+    data: PathBuf,
+    order: Option<PathBuf>,
+    per_person: Option<usize>,
+    min_per_person: Option<usize>,
+    backbone: BackboneId,
+    backend: String,
+    test_fraction: f64,
+    shots: Option<usize>,
+    repeats: usize,
+    fixed_split: bool,
+    seed: u64,
+    head: HeadConfig,
+    embed_batch: usize,
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("evaluate: {message}\n{USAGE}");
+    std::process::exit(2);
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        data: data_root().join("lfw5/lfw"),
+        order: None,
+        per_person: Some(100),
+        min_per_person: None,
+        backbone: BackboneId::FaceRes,
+        backend: "flex".into(),
+        test_fraction: 0.2,
+        shots: None,
+        repeats: 1,
+        fixed_split: false,
+        seed: 42,
+        head: HeadConfig::new(),
+        embed_batch: 16,
+    };
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let mut iter = raw.iter();
+    while let Some(flag) = iter.next() {
+        if flag == "--fixed-split" {
+            args.fixed_split = true;
+            continue;
+        }
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = iter.next().unwrap_or_else(|| fail(&format!("{flag} needs a value")));
+        let number = |v: &str| v.parse::<f64>().unwrap_or_else(|_| fail(&format!("{flag}: not a number: {v}")));
+        match flag.as_str() {
+            "--data" => args.data = PathBuf::from(value),
+            "--order" => args.order = Some(PathBuf::from(value)),
+            "--per-person" => args.per_person = (value != "all").then(|| number(value) as usize),
+            "--min-per-person" => args.min_per_person = Some(number(value) as usize),
+            "--backbone" => {
+                args.backbone = BackboneId::from_name(value).unwrap_or_else(|| fail(&format!("unknown backbone {value}")))
+            }
+            "--backend" => args.backend = value.clone(),
+            "--test-fraction" => args.test_fraction = number(value),
+            "--shots" => args.shots = Some(number(value) as usize),
+            "--repeats" => args.repeats = (number(value) as usize).max(1),
+            "--seed" => args.seed = number(value) as u64,
+            "--epochs" => args.head.epochs = number(value) as usize,
+            "--batch-size" => args.head.batch_size = number(value) as usize,
+            "--learning-rate" => args.head.learning_rate = number(value),
+            "--embed-batch" => args.embed_batch = (number(value) as usize).max(1),
+            other => fail(&format!("unknown argument {other}")),
+        }
+    }
+    args
+}
+
+fn device(backend: &str) -> Device {
+    match backend {
+        "flex" => Device::flex(),
+        // Deprecated in Burn 0.22 but kept as the reference CPU backend.
+        #[allow(deprecated)]
+        "ndarray" => Device::ndarray(),
+        other => fail(&format!("unknown backend {other} (flex or ndarray)")),
+    }
+}
+
+fn mean_and_spread(values: &[f64]) -> String {
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    if values.len() < 2 {
+        return format!("{mean:.3}");
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
+    let (min, max) = values.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    format!("{mean:.3} (sd {:.3}, min {min:.3}, max {max:.3}, n={})", var.sqrt(), values.len())
+}
+
+fn main() {
+    let args = parse_args();
+    let device = device(&args.backend);
+    let order = args.order.clone().or_else(|| {
+        let beside = args.data.parent()?.join("sklearn_order.csv");
+        beside.exists().then_some(beside)
+    });
+    if !args.data.exists() {
+        fail(&format!(
+            "{} not found: put a folder with one sub-folder of photos per person there (LFW-5 is in shared/data/lfw5/lfw; set FACELAB_DATA or pass --data)",
+            args.data.display()
+        ));
+    }
+    let min_per_person = args.min_per_person.or(args.per_person).unwrap_or(2);
+    let photos = folder_per_person(&args.data, order.as_deref(), args.per_person, min_per_person)
+        .unwrap_or_else(|e| fail(&e));
+    let classes = photos.names.len();
+    println!(
+        "data: {} ({} people, {} photos; order: {})",
+        args.data.display(),
+        classes,
+        photos.items.len(),
+        order.as_ref().map_or("by file name".to_string(), |p| p.display().to_string())
+    );
+
+    let started = Instant::now();
+    let backbone = load_backbone(args.backbone, &device).unwrap_or_else(|e| fail(&e));
+    let load_s = started.elapsed().as_secs_f64();
+    println!("backbone: {} ({}), backend: {}", backbone.spec.name, backbone.spec.architecture, args.backend);
+
+    let started = Instant::now();
+    let crops: Vec<RgbImage> = photos
+        .items
+        .iter()
+        .map(|(path, _)| {
+            let bytes = std::fs::read(path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+            let photo = RgbImage::decode(&bytes).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+            photo.face_crop()
+        })
+        .collect();
+    let decode_s = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let embeddings: Vec<Vec<f32>> = crops.chunks(args.embed_batch).flat_map(|batch| backbone.embed(batch)).collect();
+    let embed_s = started.elapsed().as_secs_f64();
+    let labels: Vec<usize> = photos.items.iter().map(|(_, label)| *label).collect();
+
+    let (mut head_accuracies, mut centroid_accuracies) = (Vec::new(), Vec::new());
+    let mut head_confusion = ConfusionMatrix::new(classes, &[], &[]);
+    let mut centroid_confusion = head_confusion.clone();
+    let (mut train_s, mut split_sizes) = (0.0, (0, 0));
+    for repeat in 0..args.repeats {
+        let split_seed = if args.fixed_split { args.seed } else { args.seed + repeat as u64 };
+        let split: Split = match args.shots {
+            Some(k) => shots_split(&labels, k, split_seed),
+            None => stratified_split(&labels, args.test_fraction, split_seed),
+        };
+        split_sizes = (split.train.len(), split.test.len());
+        let pick = |indices: &[usize]| -> (Vec<Vec<f32>>, Vec<usize>) {
+            (indices.iter().map(|&i| embeddings[i].clone()).collect(), indices.iter().map(|&i| labels[i]).collect())
+        };
+        let (train_x, train_y) = pick(&split.train);
+        let (test_x, test_y) = pick(&split.test);
+
+        let started = Instant::now();
+        let head_config = args.head.clone().with_seed(args.seed + repeat as u64);
+        let trained = head_config.train(&train_x, &train_y, classes, &device, |stats| {
+            if args.repeats == 1 {
+                println!("  epoch {:2}: loss {:.4}, train accuracy {:.3}", stats.epoch, stats.loss, stats.accuracy);
+            }
+        });
+        train_s += started.elapsed().as_secs_f64();
+        let confusion = ConfusionMatrix::new(classes, &test_y, &trained.predict(&test_x));
+        head_accuracies.push(confusion.accuracy());
+        add_into(&mut head_confusion, &confusion);
+
+        let centroid = CentroidClassifier::fit(&train_x, &train_y, classes);
+        let confusion = ConfusionMatrix::new(classes, &test_y, &centroid.predict(&test_x));
+        centroid_accuracies.push(confusion.accuracy());
+        add_into(&mut centroid_confusion, &confusion);
+    }
+
+    println!(
+        "split: {} train / {} test per repeat ({}), {} repeat(s){}",
+        split_sizes.0,
+        split_sizes.1,
+        args.shots.map_or(format!("stratified, test fraction {}", args.test_fraction), |k| format!("{k} shots per person")),
+        args.repeats,
+        if args.fixed_split { ", same split, different head initialisations" } else { "" }
+    );
+    println!("\ntest accuracy, dense head:        {}", mean_and_spread(&head_accuracies));
+    println!("test accuracy, nearest centroid:  {}", mean_and_spread(&centroid_accuracies));
+    println!("\nconfusion matrix, dense head (summed over repeats):\n{}", head_confusion.render(&photos.names));
+    println!("confusion matrix, nearest centroid (summed over repeats):\n{}", centroid_confusion.render(&photos.names));
+    let n = photos.items.len() as f64;
+    println!("time per stage:");
+    println!("  load weights       {:8.2} s", load_s);
+    println!("  decode + crop      {:8.2} s  ({:.2} ms/photo)", decode_s, 1e3 * decode_s / n);
+    println!("  embed (backbone)   {:8.2} s  ({:.1} ms/photo, batch {})", embed_s, 1e3 * embed_s / n, args.embed_batch);
+    println!("  train head         {:8.2} s  ({:.2} s per training)", train_s, train_s / args.repeats as f64);
+}
+
+fn add_into(total: &mut ConfusionMatrix, other: &ConfusionMatrix) {
+    for (row, other_row) in total.counts.iter_mut().zip(&other.counts) {
+        for (cell, add) in row.iter_mut().zip(other_row) {
+            *cell += add;
+        }
+    }
+}
