@@ -46,6 +46,20 @@ if [ "$("$TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print 
   npm install --silent --no-audit --no-fund --prefix "$TOOLS" "binaryen@$BINARYEN_VERSION"
 fi
 
+# Debian's libhdf5 for reading keras-vggface's .h5 weights.
+if ! pkg-config --exists hdf5 2>/dev/null; then
+  say "installing libhdf5-dev and pkg-config from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libhdf5-dev pkg-config >/dev/null
+fi
+
+# playwright-core drives Debian's Chromium in the end-to-end tests (it downloads no browser).
+if [ "$(node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null)" != \
+     "$(node -p "require('./package.json').devDependencies['playwright-core']")" ]; then
+  say "installing playwright-core from npm"
+  npm ci --silent --no-audit --no-fund
+fi
+
 say "fetching and converting the backbone weights"
 cargo fetch --locked
 cargo run --release --locked --quiet --bin weights -- fetch

@@ -4,4 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/facelab/target}"
 scripts/setup.sh
+
+echo "test: native tests (core, parity, converters)"
 cargo test --release --locked
+
+echo "test: building the page (trunk build --release)"
+export PATH="$HOME/.cache/facelab/tools/node_modules/.bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true
+trunk build --release
+
+echo "test: end-to-end tests in headless Chromium"
+mkdir -p tests/output
+node --test --test-reporter=spec tests/e2e/*.test.mjs

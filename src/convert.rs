@@ -371,3 +371,108 @@ pub fn vggface2_resnet50_layout() -> Vec<(String, Vec<usize>)> {
     }
     layout
 }
+
+/// Reads every dataset of a Keras HDF5 weights file. Keras stores layer `L`'s weight `w` at
+/// `L/L/w:0` (or under `model_weights/` for a whole-model save); the key is `L/w`.
+pub fn read_keras_h5(path: &std::path::Path) -> Result<SourceTensors, ConvertError> {
+    let file = hdf5::File::open(path).map_err(|e| ConvertError(format!("{}: not a readable HDF5 file ({e})", path.display())))?;
+    let root = if file.link_exists("model_weights") {
+        file.group("model_weights").map_err(|e| ConvertError(e.to_string()))?
+    } else {
+        file.group("/").map_err(|e| ConvertError(e.to_string()))?
+    };
+    let mut tensors = SourceTensors::new();
+    collect_datasets(&root, "", &mut tensors)?;
+    Ok(tensors)
+}
+
+fn collect_datasets(group: &hdf5::Group, prefix: &str, out: &mut SourceTensors) -> Result<(), ConvertError> {
+    let names = group.member_names().map_err(|e| ConvertError(e.to_string()))?;
+    for name in names {
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        if let Ok(child) = group.group(&name) {
+            collect_datasets(&child, &path, out)?;
+        } else if let Ok(dataset) = group.dataset(&name) {
+            let values: Vec<f32> = dataset.read_raw().map_err(|e| ConvertError(format!("{path}: {e}")))?;
+            out.insert(keras_weight_key(&path), SourceTensor { shape: dataset.shape(), values });
+        }
+    }
+    Ok(())
+}
+
+/// `L/L/w:0` -> `L/w` (L may itself contain slashes).
+fn keras_weight_key(path: &str) -> String {
+    let path = path.strip_suffix(":0").unwrap_or(path);
+    let parts: Vec<&str> = path.split('/').collect();
+    let layer_parts = parts.len() - 1;
+    if layer_parts % 2 == 0 && parts[..layer_parts / 2] == parts[layer_parts / 2..layer_parts] {
+        format!("{}/{}", parts[..layer_parts / 2].join("/"), parts[layer_parts])
+    } else {
+        parts[parts.len().saturating_sub(2)..].join("/")
+    }
+}
+
+/// Reads, checks and converts the user's copy of `rcmalli_vggface_tf_notop_resnet50.h5`.
+pub fn convert_vggface2_h5(path: &std::path::Path) -> Result<Vec<NamedTensor>, ConvertError> {
+    let tensors = read_keras_h5(path)?;
+    check_vggface2_layout(&tensors)?;
+    convert(BackboneId::VggFace2ResNet50, &tensors, None)
+}
+
+/// Checks a keras-vggface ResNet50 file against the real file's layout: every layer name and
+/// shape must be there (extra tensors, such as a classifier, are ignored).
+pub fn check_vggface2_layout(tensors: &SourceTensors) -> Result<(), ConvertError> {
+    let problems: Vec<String> = vggface2_resnet50_layout()
+        .into_iter()
+        .filter_map(|(name, shape)| match tensors.get(&name) {
+            None => Some(format!("missing {name}")),
+            Some(t) if t.shape != shape => Some(format!("{name} has shape {:?}, expected {shape:?}", t.shape)),
+            Some(_) => None,
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        err(format!(
+            "not keras-vggface's ResNet50 weights ({} problems): {}",
+            problems.len(),
+            problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_keys_drop_the_repeated_layer_group() {
+        assert_eq!(keras_weight_key("conv1/7x7_s2/conv1/7x7_s2/kernel:0"), "conv1/7x7_s2/kernel");
+        assert_eq!(keras_weight_key("conv1/7x7_s2/bn/conv1/7x7_s2/bn/gamma:0"), "conv1/7x7_s2/bn/gamma");
+        assert_eq!(keras_weight_key("conv2_1_3x3/conv2_1_3x3/kernel:0"), "conv2_1_3x3/kernel");
+    }
+
+    /// BatchNorm folding against a hand computation on a 1x1 convolution with 2 in / 2 out.
+    #[test]
+    fn folding_matches_conv_then_batchnorm() {
+        let mut t = SourceTensors::new();
+        let v = |shape: Vec<usize>, values: Vec<f32>| SourceTensor { shape, values };
+        // HWIO kernel: out0 = 1*x0 + 2*x1, out1 = 3*x0 + 4*x1
+        t.insert("c/kernel".into(), v(vec![1, 1, 2, 2], vec![1.0, 3.0, 2.0, 4.0]));
+        t.insert("c/bias".into(), v(vec![2], vec![0.5, -0.5]));
+        t.insert("b/gamma".into(), v(vec![2], vec![2.0, 1.0]));
+        t.insert("b/beta".into(), v(vec![2], vec![0.1, 0.2]));
+        t.insert("b/moving_mean".into(), v(vec![2], vec![1.0, 2.0]));
+        t.insert("b/moving_variance".into(), v(vec![2], vec![4.0, 1.0]));
+        let naming = KerasApplicationsNaming { epsilons: HashMap::from([("b".to_string(), 0.0)]) };
+        let [weight, bias] = fold_conv_bn(&t, &naming, ("c".into(), "b".into()), "x").unwrap();
+        assert_eq!(weight.shape, vec![2, 2, 1, 1]);
+        // scale = gamma / sqrt(var) = [1, 1]; out0 row [1, 2], out1 row [3, 4]
+        assert_eq!(weight.values, vec![1.0, 2.0, 3.0, 4.0]);
+        // (bias - mean) * scale + beta
+        let expected = [(0.5 - 1.0) * 1.0 + 0.1, (-0.5 - 2.0) * 1.0 + 0.2];
+        for (got, want) in bias.values.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+    }
+}

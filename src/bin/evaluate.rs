@@ -10,9 +10,9 @@ use std::time::Instant;
 use burn::tensor::Device;
 use facelab::backbone::BackboneId;
 use facelab::dataset::{data_root, folder_per_person, load_backbone};
-use facelab::head::{CentroidClassifier, HeadConfig};
+use facelab::experiment::{embed_all, evaluate_split, face_crops};
+use facelab::head::HeadConfig;
 use facelab::metrics::{ConfusionMatrix, Split, shots_split, stratified_split};
-use facelab::preprocess::RgbImage;
 
 const USAGE: &str = "usage: evaluate [--data DIR] [--order CSV] [--per-person N|all] [--min-per-person N]
                 [--backbone faceres|resnet50-imagenet|vggface2-resnet50] [--backend flex|ndarray]
@@ -143,19 +143,12 @@ fn main() {
     println!("backbone: {} ({}), backend: {}", backbone.spec.name, backbone.spec.architecture, args.backend);
 
     let started = Instant::now();
-    let crops: Vec<RgbImage> = photos
-        .items
-        .iter()
-        .map(|(path, _)| {
-            let bytes = std::fs::read(path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
-            let photo = RgbImage::decode(&bytes).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
-            photo.face_crop()
-        })
-        .collect();
+    let paths: Vec<PathBuf> = photos.items.iter().map(|(path, _)| path.clone()).collect();
+    let crops = face_crops(&paths).unwrap_or_else(|e| fail(&e));
     let decode_s = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let embeddings: Vec<Vec<f32>> = crops.chunks(args.embed_batch).flat_map(|batch| backbone.embed(batch)).collect();
+    let embeddings = embed_all(&backbone, &crops, args.embed_batch);
     let embed_s = started.elapsed().as_secs_f64();
     let labels: Vec<usize> = photos.items.iter().map(|(_, label)| *label).collect();
 
@@ -170,28 +163,18 @@ fn main() {
             None => stratified_split(&labels, args.test_fraction, split_seed),
         };
         split_sizes = (split.train.len(), split.test.len());
-        let pick = |indices: &[usize]| -> (Vec<Vec<f32>>, Vec<usize>) {
-            (indices.iter().map(|&i| embeddings[i].clone()).collect(), indices.iter().map(|&i| labels[i]).collect())
-        };
-        let (train_x, train_y) = pick(&split.train);
-        let (test_x, test_y) = pick(&split.test);
-
         let started = Instant::now();
         let head_config = args.head.clone().with_seed(args.seed + repeat as u64);
-        let trained = head_config.train(&train_x, &train_y, classes, &device, |stats| {
+        let outcome = evaluate_split(&embeddings, &labels, classes, &split, &head_config, &device, |stats| {
             if args.repeats == 1 {
                 println!("  epoch {:2}: loss {:.4}, train accuracy {:.3}", stats.epoch, stats.loss, stats.accuracy);
             }
         });
         train_s += started.elapsed().as_secs_f64();
-        let confusion = ConfusionMatrix::new(classes, &test_y, &trained.predict(&test_x));
-        head_accuracies.push(confusion.accuracy());
-        add_into(&mut head_confusion, &confusion);
-
-        let centroid = CentroidClassifier::fit(&train_x, &train_y, classes);
-        let confusion = ConfusionMatrix::new(classes, &test_y, &centroid.predict(&test_x));
-        centroid_accuracies.push(confusion.accuracy());
-        add_into(&mut centroid_confusion, &confusion);
+        head_accuracies.push(outcome.head.accuracy());
+        add_into(&mut head_confusion, &outcome.head);
+        centroid_accuracies.push(outcome.centroid.accuracy());
+        add_into(&mut centroid_confusion, &outcome.centroid);
     }
 
     println!(
@@ -211,7 +194,11 @@ fn main() {
     println!("  load weights       {:8.2} s", load_s);
     println!("  decode + crop      {:8.2} s  ({:.2} ms/photo)", decode_s, 1e3 * decode_s / n);
     println!("  embed (backbone)   {:8.2} s  ({:.1} ms/photo, batch {})", embed_s, 1e3 * embed_s / n, args.embed_batch);
-    println!("  train head         {:8.2} s  ({:.2} s per training)", train_s, train_s / args.repeats as f64);
+    println!(
+        "  train + test       {:8.2} s  ({:.2} s per split: dense head and centroid)",
+        train_s,
+        train_s / args.repeats as f64
+    );
 }
 
 fn add_into(total: &mut ConfusionMatrix, other: &ConfusionMatrix) {

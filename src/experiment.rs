@@ -1,0 +1,58 @@
+//! The reference experiment's steps, shared by the `evaluate` command and the tests: embed a
+//! photo collection once, then train and test on any split of the cached embeddings.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+
+use crate::backbone::Backbone;
+use crate::head::{CentroidClassifier, EpochStats, HeadConfig};
+use crate::metrics::{ConfusionMatrix, Split};
+use crate::preprocess::RgbImage;
+
+/// Decodes and crops each photo (the LFW reference crop, or the centred square).
+pub fn face_crops(paths: &[PathBuf]) -> Result<Vec<RgbImage>, String> {
+    paths
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let photo = RgbImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(photo.face_crop())
+        })
+        .collect()
+}
+
+/// One embedding per face, computed in batches of `batch`.
+pub fn embed_all(backbone: &Backbone, faces: &[RgbImage], batch: usize) -> Vec<Vec<f32>> {
+    faces.chunks(batch.max(1)).flat_map(|chunk| backbone.embed(chunk)).collect()
+}
+
+/// Test results of the dense head and of the centroid classifier on one split.
+pub struct SplitOutcome {
+    pub head: ConfusionMatrix,
+    pub centroid: ConfusionMatrix,
+    pub history: Vec<EpochStats>,
+}
+
+pub fn evaluate_split(
+    embeddings: &[Vec<f32>],
+    labels: &[usize],
+    classes: usize,
+    split: &Split,
+    head: &HeadConfig,
+    device: &Device,
+    on_epoch: impl FnMut(&EpochStats),
+) -> SplitOutcome {
+    let pick = |indices: &[usize]| -> (Vec<Vec<f32>>, Vec<usize>) {
+        (indices.iter().map(|&i| embeddings[i].clone()).collect(), indices.iter().map(|&i| labels[i]).collect())
+    };
+    let (train_x, train_y) = pick(&split.train);
+    let (test_x, test_y) = pick(&split.test);
+    let trained = head.train(&train_x, &train_y, classes, device, on_epoch);
+    let centroid = CentroidClassifier::fit(&train_x, &train_y, classes);
+    SplitOutcome {
+        head: ConfusionMatrix::new(classes, &test_y, &trained.predict(&test_x)),
+        centroid: ConfusionMatrix::new(classes, &test_y, &centroid.predict(&test_x)),
+        history: trained.history,
+    }
+}
