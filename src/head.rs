@@ -4,12 +4,12 @@
 
 use burn::module::Param;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use rand::seq::SliceRandom;
 
 #[derive(Config, Debug)]
@@ -33,18 +33,24 @@ pub struct DenseHead {
     pub output: Linear,
 }
 
-/// Keras' Dense: Glorot-uniform kernel, zero bias.
-fn dense(inputs: usize, outputs: usize, device: &Device) -> Linear {
-    let mut linear = LinearConfig::new(inputs, outputs)
-        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-        .init(device);
+/// Keras' Dense: Glorot-uniform kernel, zero bias. Drawn from our own seeded generator, not the
+/// device's shared one, so that a seed gives the same head whatever else runs at the same time.
+fn dense(inputs: usize, outputs: usize, rng: &mut SmallRng, device: &Device) -> Linear {
+    let mut linear = LinearConfig::new(inputs, outputs).init(device);
+    let limit = (6.0 / (inputs + outputs) as f32).sqrt();
+    let kernel: Vec<f32> = (0..inputs * outputs).map(|_| rng.random_range(-limit..limit)).collect();
+    linear.weight = Param::from_tensor(Tensor::from_data(TensorData::new(kernel, [inputs, outputs]), device));
     linear.bias = Some(Param::from_tensor(Tensor::zeros([outputs], device)));
     linear
 }
 
 impl DenseHead {
     pub fn new(config: &HeadConfig, inputs: usize, classes: usize, device: &Device) -> Self {
-        Self { hidden: dense(inputs, config.hidden, device), output: dense(config.hidden, classes, device) }
+        let mut rng = SmallRng::seed_from_u64(config.seed);
+        Self {
+            hidden: dense(inputs, config.hidden, &mut rng, device),
+            output: dense(config.hidden, classes, &mut rng, device),
+        }
     }
 
     pub fn logits(&self, embeddings: Tensor<2>) -> Tensor<2> {
@@ -87,12 +93,11 @@ impl HeadConfig {
         assert!(!embeddings.is_empty(), "no training embeddings");
         let inputs = embeddings[0].len();
         let train_device = device.clone().autodiff();
-        train_device.seed(self.seed);
         let mut head = DenseHead::new(self, inputs, classes, &train_device);
         // Keras' Adam epsilon (Burn's default is 1e-5).
         let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
         let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-        let mut rng = SmallRng::seed_from_u64(self.seed);
+        let mut rng = SmallRng::seed_from_u64(self.seed.wrapping_add(1));
         let mut order: Vec<usize> = (0..embeddings.len()).collect();
         let mut history = Vec::with_capacity(self.epochs);
         for epoch in 1..=self.epochs {
@@ -196,7 +201,7 @@ mod tests {
         for class in 0..3 {
             for _ in 0..12 {
                 let v = (0..16)
-                    .map(|d| if d % 3 == class { 2.0 } else { 0.0 } + rand::Rng::random_range(&mut rng, -0.5..0.5))
+                    .map(|d| if d % 3 == class { 2.0 } else { 0.0 } + rng.random_range(-0.5..0.5))
                     .collect();
                 embeddings.push(v);
                 labels.push(class);

@@ -13,6 +13,31 @@ use wasm_bindgen::JsCast;
 /// Where Trunk puts the converted weights (copied from `weights/` at build time).
 const WEIGHTS_URL: &str = "weights/faceres.safetensors";
 
+/// The CPU backends the user can choose between (WebGPU comes with the worker-based app).
+#[derive(Clone, Copy, PartialEq)]
+enum CpuBackend {
+    Flex,
+    NdArray,
+}
+
+impl CpuBackend {
+    fn device(self) -> Device {
+        match self {
+            Self::Flex => Device::flex(),
+            // Deprecated in Burn 0.22; kept selectable to compare against.
+            #[allow(deprecated)]
+            Self::NdArray => Device::ndarray(),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Flex => "CPU (burn-flex, WebAssembly)",
+            Self::NdArray => "CPU (burn-ndarray, WebAssembly)",
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Loading {
     Progress { received: f64, total: Option<f64> },
@@ -28,27 +53,47 @@ fn now_ms() -> f64 {
 pub fn App() -> impl IntoView {
     let (loading, set_loading) = signal(Loading::Progress { received: 0.0, total: None });
     let (message, set_message) = signal(String::new());
+    let (backend, set_backend) = signal(CpuBackend::Flex);
     let backbone: StoredValue<Option<Backbone>, LocalStorage> = StoredValue::new_local(None);
+    let weights: StoredValue<Option<Vec<u8>>, LocalStorage> = StoredValue::new_local(None);
+
+    // (Re)builds the backbone from the downloaded weights on the chosen backend.
+    let build = move |choice: CpuBackend| {
+        let built = weights.with_value(|bytes| {
+            bytes.as_ref().map(|bytes| Backbone::from_safetensors(FACERES.id, bytes, &choice.device()))
+        });
+        match built {
+            Some(Ok(loaded)) => {
+                backbone.set_value(Some(loaded));
+                set_loading.set(Loading::Ready);
+            }
+            Some(Err(e)) => {
+                set_message.set(e.to_string());
+                set_loading.set(Loading::Failed);
+            }
+            None => {}
+        }
+    };
 
     spawn_local(async move {
         let progress = move |received: f64, total: Option<f64>| set_loading.set(Loading::Progress { received, total });
         match fetch::bytes_with_progress(WEIGHTS_URL, progress).await {
-            Ok(bytes) => match Backbone::from_safetensors(FACERES.id, &bytes, &Device::flex()) {
-                Ok(loaded) => {
-                    backbone.set_value(Some(loaded));
-                    set_loading.set(Loading::Ready);
-                }
-                Err(e) => {
-                    set_message.set(e.to_string());
-                    set_loading.set(Loading::Failed);
-                }
-            },
+            Ok(bytes) => {
+                weights.set_value(Some(bytes));
+                build(backend.get_untracked());
+            }
             Err(e) => {
                 set_message.set(format!("could not download the backbone weights: {e}"));
                 set_loading.set(Loading::Failed);
             }
         }
     });
+
+    let on_backend = move |ev: leptos::ev::Event| {
+        let choice = if event_target_value(&ev) == "ndarray" { CpuBackend::NdArray } else { CpuBackend::Flex };
+        set_backend.set(choice);
+        build(choice);
+    };
 
     let (result, set_result) = signal(String::new());
     let on_photo = move |ev: leptos::ev::Event| {
@@ -91,12 +136,20 @@ pub fn App() -> impl IntoView {
                     }.into_any(),
                     Loading::Ready => view! {
                         <p data-testid="backbone-status">
-                            {format!("Backbone: {} ({}, {}-d). Backend: CPU (burn-flex, WebAssembly).",
-                                FACERES.name, FACERES.architecture, FACERES.embedding_dim)}
+                            {format!("Backbone: {} ({}, {}-d). Backend: {}.",
+                                FACERES.name, FACERES.architecture, FACERES.embedding_dim, backend.get().label())}
                         </p>
                     }.into_any(),
                     Loading::Failed => view! { <p class="error" data-testid="load-error">{message}</p> }.into_any(),
                 }}
+            </section>
+            <section>
+                <label>"CPU backend: "
+                    <select data-testid="backend-select" on:change=on_backend>
+                        <option value="flex" selected>"burn-flex (fast)"</option>
+                        <option value="ndarray">"burn-ndarray (reference)"</option>
+                    </select>
+                </label>
             </section>
             <section>
                 <label>"Embed a photo: "

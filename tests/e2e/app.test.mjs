@@ -32,6 +32,24 @@ test('loads the backbone, embeds a photo on the device, and talks only to its ow
     assert.ok(Math.abs(norm - 14.005) < 0.05, `L2 norm ${norm} far from the reference 14.005`);
     await page.screenshot({ path: join(outputDir, 'app-embedded.png'), fullPage: true });
 
+    // Speed in this page, per CPU backend (a report, not an assertion): median of 3 photos
+    // after the one above warmed flex up (and one warm-up photo for ndarray).
+    const others = ['Colin_Powell/Colin_Powell_0001.jpg', 'Tony_Blair/Tony_Blair_0001.jpg',
+      'Donald_Rumsfeld/Donald_Rumsfeld_0001.jpg', 'Gerhard_Schroeder/Gerhard_Schroeder_0001.jpg'];
+    const embedMs = async (file) => {
+      await page.getByTestId('photo-input').setInputFiles(join(dataRoot, 'lfw5/lfw', file));
+      const name = file.split('/')[1];
+      await page.waitForFunction((n) => (document.querySelector('[data-testid=embed-result]')?.textContent ?? '').startsWith(n), name, { timeout: 300_000 });
+      return Number((await result.textContent()).match(/computed in (\d+) ms/)[1]);
+    };
+    const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+    const flex = median([await embedMs(others[0]), await embedMs(others[1]), await embedMs(others[2])]);
+    await page.getByTestId('backend-select').selectOption('ndarray');
+    await page.waitForFunction(() => /burn-ndarray/.test(document.querySelector('[data-testid=backbone-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+    await embedMs(others[3]);
+    const ndarray = median([await embedMs(others[0]), await embedMs(others[1]), await embedMs(others[2])]);
+    console.log(`faceres in headless Chromium (wasm, 1 thread): flex ${flex} ms/photo, ndarray ${ndarray} ms/photo, flex/ndarray ${(flex / ndarray).toFixed(3)}`);
+
     assert.deepEqual(errors, []);
     const foreign = requests.filter((r) => new URL(r.url).origin !== origin && !r.url.startsWith('data:') && !r.url.startsWith('blob:'));
     assert.deepEqual(foreign, [], 'requests to another origin');
