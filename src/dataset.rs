@@ -6,8 +6,14 @@ use std::path::{Path, PathBuf};
 
 use crate::backbone::{Backbone, BackboneId};
 
+/// The project's root: cargo names it when it runs a binary or a test; else the current folder.
+/// (Not the compile-time path: a target dir shared between checkouts would point elsewhere.)
+pub fn project_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
 fn configured(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(default))
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| project_root().join(default))
 }
 
 /// Real photos (`FACELAB_DATA`, default `../shared/data`).

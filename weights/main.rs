@@ -22,7 +22,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/weights"));
+    let mut out = facelab::dataset::weights_dir();
     let mut only: Option<Vec<String>> = None;
     let mut iter = args.iter();
     let command = iter.next().map(String::as_str);
