@@ -1,8 +1,6 @@
 //! The reference experiment's steps, shared by the `evaluate` command and the tests: embed a
 //! photo collection once, then train and test on any split of the cached embeddings.
 
-use std::path::PathBuf;
-
 use burn::tensor::Device;
 
 use crate::backbone::Backbone;
@@ -10,8 +8,9 @@ use crate::head::{CentroidClassifier, EpochStats, HeadConfig};
 use crate::metrics::{ConfusionMatrix, Split};
 use crate::preprocess::RgbImage;
 
-/// Decodes and crops each photo (the LFW reference crop, or the centred square).
-pub fn face_crops(paths: &[PathBuf]) -> Result<Vec<RgbImage>, String> {
+/// Decodes and crops each photo file (the LFW reference crop, or the centred square).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn face_crops(paths: &[std::path::PathBuf]) -> Result<Vec<RgbImage>, String> {
     paths
         .iter()
         .map(|path| {

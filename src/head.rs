@@ -89,42 +89,88 @@ impl HeadConfig {
         device: &Device,
         mut on_epoch: impl FnMut(&EpochStats),
     ) -> TrainedHead {
+        let mut trainer = Trainer::new(self, embeddings, labels, classes, device);
+        while !trainer.is_done() {
+            on_epoch(&trainer.run_epoch());
+        }
+        trainer.finish()
+    }
+}
+
+/// Training one epoch at a time, so that a caller can report progress (or yield to a UI)
+/// between epochs.
+pub struct Trainer<'a> {
+    config: HeadConfig,
+    embeddings: &'a [Vec<f32>],
+    labels: &'a [usize],
+    /// Taken out while an epoch updates it (the optimizer consumes and returns the module).
+    head: Option<DenseHead>,
+    optimizer: burn::optim::ModuleOptimizer,
+    loss_fn: burn::nn::loss::CrossEntropyLoss,
+    rng: SmallRng,
+    order: Vec<usize>,
+    device: Device,
+    train_device: Device,
+    history: Vec<EpochStats>,
+}
+
+impl<'a> Trainer<'a> {
+    pub fn new(config: &HeadConfig, embeddings: &'a [Vec<f32>], labels: &'a [usize], classes: usize, device: &Device) -> Self {
         assert_eq!(embeddings.len(), labels.len());
         assert!(!embeddings.is_empty(), "no training embeddings");
-        let inputs = embeddings[0].len();
         let train_device = device.clone().autodiff();
-        let mut head = DenseHead::new(self, inputs, classes, &train_device);
-        // Keras' Adam epsilon (Burn's default is 1e-5).
-        let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
-        let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-        let mut rng = SmallRng::seed_from_u64(self.seed.wrapping_add(1));
-        let mut order: Vec<usize> = (0..embeddings.len()).collect();
-        let mut history = Vec::with_capacity(self.epochs);
-        for epoch in 1..=self.epochs {
-            order.shuffle(&mut rng);
-            let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-            for batch in order.chunks(self.batch_size.max(1)) {
-                let rows: Vec<&[f32]> = batch.iter().map(|&i| embeddings[i].as_slice()).collect();
-                let targets: Vec<i64> = batch.iter().map(|&i| labels[i] as i64).collect();
-                let x = matrix(&rows, &train_device);
-                let y = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [batch.len()]), &train_device);
-                let logits = head.logits(x);
-                let predicted: Vec<i64> = logits.clone().argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
-                correct += predicted.iter().zip(&targets).filter(|(p, t)| p == t).count();
-                let loss = loss_fn.forward(logits, y);
-                loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
-                let grads = GradientsParams::from_grads(loss.backward(), &head);
-                head = optimizer.step(self.learning_rate, head, grads);
-            }
-            let stats = EpochStats {
-                epoch,
-                loss: (loss_sum / embeddings.len() as f64) as f32,
-                accuracy: correct as f32 / embeddings.len() as f32,
-            };
-            on_epoch(&stats);
-            history.push(stats);
+        Self {
+            config: config.clone(),
+            embeddings,
+            labels,
+            head: Some(DenseHead::new(config, embeddings[0].len(), classes, &train_device)),
+            // Keras' Adam epsilon (Burn's default is 1e-5).
+            optimizer: AdamConfig::new().with_epsilon(1e-7).init(),
+            loss_fn: CrossEntropyLossConfig::new().init(&train_device),
+            rng: SmallRng::seed_from_u64(config.seed.wrapping_add(1)),
+            order: (0..embeddings.len()).collect(),
+            device: device.clone(),
+            train_device,
+            history: Vec::with_capacity(config.epochs),
         }
-        TrainedHead { head: head.valid(), device: device.clone(), history }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.history.len() >= self.config.epochs
+    }
+
+    /// One pass over the shuffled training set in mini-batches.
+    pub fn run_epoch(&mut self) -> EpochStats {
+        self.order.shuffle(&mut self.rng);
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        let mut head = self.head.take().expect("head present between epochs");
+        for batch in self.order.chunks(self.config.batch_size.max(1)) {
+            let rows: Vec<&[f32]> = batch.iter().map(|&i| self.embeddings[i].as_slice()).collect();
+            let targets: Vec<i64> = batch.iter().map(|&i| self.labels[i] as i64).collect();
+            let x = matrix(&rows, &self.train_device);
+            let y = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [batch.len()]), &self.train_device);
+            let logits = head.logits(x);
+            let predicted: Vec<i64> = logits.clone().argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
+            correct += predicted.iter().zip(&targets).filter(|(p, t)| p == t).count();
+            let loss = self.loss_fn.forward(logits, y);
+            loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &head);
+            head = self.optimizer.step(self.config.learning_rate, head, grads);
+        }
+        self.head = Some(head);
+        let n = self.embeddings.len();
+        let stats = EpochStats {
+            epoch: self.history.len() + 1,
+            loss: (loss_sum / n as f64) as f32,
+            accuracy: correct as f32 / n as f32,
+        };
+        self.history.push(stats.clone());
+        stats
+    }
+
+    pub fn finish(self) -> TrainedHead {
+        let head = self.head.expect("head present between epochs");
+        TrainedHead { head: head.valid(), device: self.device, history: self.history }
     }
 }
 

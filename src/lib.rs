@@ -6,9 +6,9 @@ pub mod backbone;
 pub mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dataset;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod experiment;
 pub mod head;
 pub mod metrics;
 pub mod preprocess;
+pub mod roster;
 pub mod weights;

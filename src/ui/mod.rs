@@ -1,21 +1,27 @@
-//! Leptos components. The first screen loads the default backbone with a byte-accurate progress
-//! bar, says which backend runs it, and embeds a photo the user picks, all on the device.
+//! Leptos components over the facelab core. The page loads the default backbone (with a
+//! byte-accurate progress bar), says which backend runs it, enrolls people from photos, trains
+//! the head, reports test accuracy and the confusion matrix, and recognises new photos, all on
+//! the device.
 
 mod fetch;
+mod people;
+mod recognise;
+mod training;
 
 use burn::tensor::Device;
 use facelab::backbone::{Backbone, FACERES};
+use facelab::head::TrainedHead;
 use facelab::preprocess::RgbImage;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
 /// Where Trunk puts the converted weights (copied from `weights/` at build time).
 const WEIGHTS_URL: &str = "weights/faceres.safetensors";
 
 /// The CPU backends the user can choose between (WebGPU comes with the worker-based app).
 #[derive(Clone, Copy, PartialEq)]
-enum CpuBackend {
+pub enum CpuBackend {
     Flex,
     NdArray,
 }
@@ -45,8 +51,74 @@ enum Loading {
     Failed,
 }
 
-fn now_ms() -> f64 {
+pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+/// Lets the browser render before the next long step on this thread.
+pub async fn next_frame() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+#[derive(Clone)]
+pub struct Photo {
+    pub id: u32,
+    pub file_name: String,
+    /// An object URL of the original file, for the thumbnail.
+    pub thumbnail: String,
+    /// Computed once when the photo is added.
+    pub embedding: Vec<f32>,
+}
+
+#[derive(Clone)]
+pub struct Person {
+    pub id: u32,
+    pub name: String,
+    pub photos: Vec<Photo>,
+}
+
+/// A trained head with the names of its classes, in order.
+pub struct Trained {
+    pub head: TrainedHead,
+    pub names: Vec<String>,
+}
+
+/// What the panels share.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub backbone: StoredValue<Option<Backbone>, LocalStorage>,
+    pub backend: ReadSignal<CpuBackend>,
+    pub ready: Signal<bool>,
+    pub people: RwSignal<Vec<Person>>,
+    pub trained: StoredValue<Option<Trained>, LocalStorage>,
+    pub trained_version: RwSignal<u32>,
+    ids: StoredValue<u32>,
+}
+
+impl AppState {
+    pub fn next_id(&self) -> u32 {
+        self.ids.update_value(|id| *id += 1);
+        self.ids.get_value()
+    }
+
+    pub fn device(&self) -> Device {
+        self.backend.get_untracked().device()
+    }
+}
+
+/// Decodes a photo file, crops the face and embeds it with the loaded backbone.
+pub async fn embed_file(state: &AppState, file: &web_sys::File) -> Result<Vec<f32>, String> {
+    let bytes = fetch::file_bytes(file).await?;
+    let photo = RgbImage::decode(&bytes).map_err(|e| e.to_string())?;
+    state
+        .backbone
+        .with_value(|b| b.as_ref().map(|b| b.embed(&[photo.face_crop()]).remove(0)))
+        .ok_or_else(|| "the backbone is not loaded yet".to_string())
 }
 
 #[component]
@@ -95,31 +167,16 @@ pub fn App() -> impl IntoView {
         build(choice);
     };
 
-    let (result, set_result) = signal(String::new());
-    let on_photo = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
-        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
-        let name = file.name();
-        spawn_local(async move {
-            let bytes = match fetch::file_bytes(&file).await {
-                Ok(bytes) => bytes,
-                Err(e) => return set_result.set(format!("{name}: cannot read the file ({e})")),
-            };
-            let photo = match RgbImage::decode(&bytes) {
-                Ok(photo) => photo,
-                Err(e) => return set_result.set(format!("{name}: {e}")),
-            };
-            let started = now_ms();
-            let embedding = backbone.with_value(|b| b.as_ref().map(|b| b.embed(&[photo.face_crop()]).remove(0)));
-            let Some(embedding) = embedding else { return set_result.set("the backbone is not loaded yet".into()) };
-            let norm = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
-            set_result.set(format!(
-                "{name}: {}-d embedding, L2 norm {norm:.3}, computed in {:.0} ms on this device",
-                embedding.len(),
-                now_ms() - started
-            ));
-        });
+    let state = AppState {
+        backbone,
+        backend,
+        ready: Signal::derive(move || loading.get() == Loading::Ready),
+        people: RwSignal::new(Vec::new()),
+        trained: StoredValue::new_local(None),
+        trained_version: RwSignal::new(0),
+        ids: StoredValue::new(0),
     };
+    provide_context(state);
 
     view! {
         <main>
@@ -151,13 +208,9 @@ pub fn App() -> impl IntoView {
                     </select>
                 </label>
             </section>
-            <section>
-                <label>"Embed a photo: "
-                    <input type="file" accept="image/*" data-testid="photo-input"
-                        disabled=move || loading.get() != Loading::Ready on:change=on_photo/>
-                </label>
-                <p data-testid="embed-result">{result}</p>
-            </section>
+            <people::People/>
+            <training::Training/>
+            <recognise::Recognise/>
         </main>
     }
 }

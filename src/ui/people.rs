@@ -1,0 +1,169 @@
+//! Enrolling people: add, rename, delete; photos from files, each embedded once on arrival.
+
+use facelab::roster::validate_name;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use super::{AppState, Person, Photo, embed_file, next_frame, now_ms};
+
+#[component]
+pub fn People() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let (new_name, set_new_name) = signal(String::new());
+    let (error, set_error) = signal(String::new());
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let people = state.people.get_untracked();
+        match validate_name(&new_name.get_untracked(), people.iter().map(|p| p.name.as_str())) {
+            Ok(name) => {
+                let id = state.next_id();
+                state.people.update(|people| people.push(Person { id, name, photos: Vec::new() }));
+                set_new_name.set(String::new());
+                set_error.set(String::new());
+            }
+            Err(e) => set_error.set(e),
+        }
+    };
+    view! {
+        <section class="card">
+            <h2>"1. People"</h2>
+            <form class="row" on:submit=add>
+                <input data-testid="new-person-name" placeholder="Name" prop:value=new_name
+                    on:input=move |ev| set_new_name.set(event_target_value(&ev))/>
+                <button data-testid="add-person" type="submit">"Add person"</button>
+            </form>
+            <p class="error" data-testid="people-error">{error}</p>
+            <div class="people">
+                <For each=move || state.people.get() key=|p| p.id let:person>
+                    <PersonCard id=person.id/>
+                </For>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn PersonCard(id: u32) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let person = move || state.people.with(|people| people.iter().find(|p| p.id == id).cloned());
+    let name = move || person().map(|p| p.name).unwrap_or_default();
+    let (message, set_message) = signal(String::new());
+    let (progress, set_progress) = signal(String::new());
+    let (summary, set_summary) = signal(String::new());
+    let cancel = StoredValue::new(false);
+    let (renaming, set_renaming) = signal(None::<String>);
+
+    let on_files = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+        let Some(list) = input.files() else { return };
+        let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        input.set_value("");
+        cancel.set_value(false);
+        spawn_local(async move {
+            let mut problems = Vec::new();
+            let (mut added, mut embedding_ms) = (0usize, 0.0f64);
+            let total = files.len();
+            for (done, file) in files.into_iter().enumerate() {
+                if cancel.get_value() {
+                    problems.push(format!("cancelled: {} photo(s) not added", total - done));
+                    break;
+                }
+                set_progress.set(format!("embedding photo {} of {total}…", done + 1));
+                next_frame().await;
+                let started = now_ms();
+                match embed_file(&state, &file).await {
+                    Ok(embedding) => {
+                        embedding_ms += now_ms() - started;
+                        added += 1;
+                        let thumbnail = web_sys::Url::create_object_url_with_blob(&file).unwrap_or_default();
+                        let photo = Photo { id: state.next_id(), file_name: file.name(), thumbnail, embedding };
+                        state.people.update(|people| {
+                            if let Some(p) = people.iter_mut().find(|p| p.id == id) {
+                                p.photos.push(photo);
+                            }
+                        });
+                    }
+                    Err(e) => problems.push(format!("{}: {e}", file.name())),
+                }
+            }
+            set_progress.set(String::new());
+            set_summary.set(if added > 0 {
+                format!("added {added} photo(s), {:.0} ms per photo", embedding_ms / added as f64)
+            } else {
+                String::new()
+            });
+            set_message.set(problems.join("\n"));
+        });
+    };
+
+    let save_name = move |_| {
+        let Some(proposed) = renaming.get_untracked() else { return };
+        let people = state.people.get_untracked();
+        let others = people.iter().filter(|p| p.id != id).map(|p| p.name.as_str());
+        match validate_name(&proposed, others) {
+            Ok(valid) => {
+                state.people.update(|people| {
+                    if let Some(p) = people.iter_mut().find(|p| p.id == id) {
+                        p.name = valid;
+                    }
+                });
+                set_renaming.set(None);
+                set_message.set(String::new());
+            }
+            Err(e) => set_message.set(e),
+        }
+    };
+
+    let remove_photo = move |photo_id: u32| {
+        state.people.update(|people| {
+            if let Some(p) = people.iter_mut().find(|p| p.id == id) {
+                p.photos.retain(|photo| photo.id != photo_id);
+            }
+        });
+    };
+
+    view! {
+        <div class="person" data-testid="person" data-person=name>
+            <div class="row">
+                {move || match renaming.get() {
+                    None => view! {
+                        <strong data-testid="person-name">{name}</strong>
+                        <span class="muted" data-testid="photo-count">
+                            {move || format!(" {} photo(s)", person().map_or(0, |p| p.photos.len()))}
+                        </span>
+                        <button class="small" data-testid="rename-person" on:click=move |_| set_renaming.set(Some(name()))>"Rename"</button>
+                        <button class="small danger" data-testid="delete-person"
+                            on:click=move |_| state.people.update(|people| people.retain(|p| p.id != id))>"Delete"</button>
+                    }.into_any(),
+                    Some(current) => view! {
+                        <input data-testid="rename-input" prop:value=current
+                            on:input=move |ev| set_renaming.set(Some(event_target_value(&ev)))/>
+                        <button class="small" data-testid="save-name" on:click=save_name>"Save"</button>
+                        <button class="small" on:click=move |_| { set_renaming.set(None); set_message.set(String::new()); }>"Cancel"</button>
+                    }.into_any(),
+                }}
+            </div>
+            <div class="row">
+                <label class="button">"Add photos"
+                    <input type="file" accept="image/*" multiple data-testid="photo-input" class="hidden"
+                        disabled=move || !state.ready.get() on:change=on_files/>
+                </label>
+                <span data-testid="enroll-progress">{progress}</span>
+                <Show when=move || !progress.get().is_empty()>
+                    <button class="small" data-testid="cancel-enroll" on:click=move |_| cancel.set_value(true)>"Cancel"</button>
+                </Show>
+            </div>
+            <p class="muted" data-testid="enroll-summary">{summary}</p>
+            <p class="error" data-testid="person-message">{message}</p>
+            <div class="thumbs">
+                <For each=move || person().map(|p| p.photos).unwrap_or_default() key=|photo| photo.id let:photo>
+                    <figure class="thumb" title=photo.file_name.clone()>
+                        <img src=photo.thumbnail.clone() alt=photo.file_name.clone()/>
+                        <button class="remove" title="Remove this photo" on:click=move |_| remove_photo(photo.id)>"×"</button>
+                    </figure>
+                </For>
+            </div>
+        </div>
+    }
+}
