@@ -14,4 +14,4 @@ trunk build --release
 
 echo "test: end-to-end tests in headless Chromium"
 mkdir -p tests/output
-node --test --test-reporter=spec tests/e2e/*.test.mjs
+node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs

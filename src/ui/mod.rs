@@ -6,6 +6,7 @@
 mod fetch;
 mod people;
 mod recognise;
+mod sample;
 mod training;
 
 use burn::tensor::Device;
@@ -109,16 +110,34 @@ impl AppState {
     pub fn device(&self) -> Device {
         self.backend.get_untracked().device()
     }
+
+    /// Adds a person (the name already validated) and returns their id.
+    pub fn add_person(&self, name: String) -> u32 {
+        let id = self.next_id();
+        self.people.update(|people| people.push(Person { id, name, photos: Vec::new() }));
+        id
+    }
+
+    pub fn add_photo(&self, person: u32, photo: Photo) {
+        self.people.update(|people| {
+            if let Some(p) = people.iter_mut().find(|p| p.id == person) {
+                p.photos.push(photo);
+            }
+        });
+    }
+
+    /// Decodes a photo, crops the face and embeds it with the loaded backbone.
+    pub fn embed_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>, String> {
+        let photo = RgbImage::decode(bytes).map_err(|e| e.to_string())?;
+        self.backbone
+            .with_value(|b| b.as_ref().map(|b| b.embed(&[photo.face_crop()]).remove(0)))
+            .ok_or_else(|| "the backbone is not loaded yet".to_string())
+    }
 }
 
-/// Decodes a photo file, crops the face and embeds it with the loaded backbone.
+/// Reads a photo file the user picked and embeds it.
 pub async fn embed_file(state: &AppState, file: &web_sys::File) -> Result<Vec<f32>, String> {
-    let bytes = fetch::file_bytes(file).await?;
-    let photo = RgbImage::decode(&bytes).map_err(|e| e.to_string())?;
-    state
-        .backbone
-        .with_value(|b| b.as_ref().map(|b| b.embed(&[photo.face_crop()]).remove(0)))
-        .ok_or_else(|| "the backbone is not loaded yet".to_string())
+    state.embed_bytes(&fetch::file_bytes(file).await?)
 }
 
 #[component]
@@ -208,6 +227,7 @@ pub fn App() -> impl IntoView {
                     </select>
                 </label>
             </section>
+            <sample::Sample/>
             <people::People/>
             <training::Training/>
             <recognise::Recognise/>

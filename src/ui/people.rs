@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use super::{AppState, Person, Photo, embed_file, next_frame, now_ms};
+use super::{AppState, Photo, embed_file, next_frame, now_ms};
 
 #[component]
 pub fn People() -> impl IntoView {
@@ -17,8 +17,7 @@ pub fn People() -> impl IntoView {
         let people = state.people.get_untracked();
         match validate_name(&new_name.get_untracked(), people.iter().map(|p| p.name.as_str())) {
             Ok(name) => {
-                let id = state.next_id();
-                state.people.update(|people| people.push(Person { id, name, photos: Vec::new() }));
+                state.add_person(name);
                 set_new_name.set(String::new());
                 set_error.set(String::new());
             }
@@ -77,12 +76,7 @@ fn PersonCard(id: u32) -> impl IntoView {
                         embedding_ms += now_ms() - started;
                         added += 1;
                         let thumbnail = web_sys::Url::create_object_url_with_blob(&file).unwrap_or_default();
-                        let photo = Photo { id: state.next_id(), file_name: file.name(), thumbnail, embedding };
-                        state.people.update(|people| {
-                            if let Some(p) = people.iter_mut().find(|p| p.id == id) {
-                                p.photos.push(photo);
-                            }
-                        });
+                        state.add_photo(id, Photo { id: state.next_id(), file_name: file.name(), thumbnail, embedding });
                     }
                     Err(e) => problems.push(format!("{}: {e}", file.name())),
                 }

@@ -1,0 +1,90 @@
+//! "Try it without your own photos": enrolls the LFW-5 sample that the build copied from the
+//! configured data path (scripts/sample.sh), first N photos of each person in scikit-learn's
+//! order, so the reference experiment runs in the page with one click.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::{AppState, Photo, fetch, next_frame};
+
+const INDEX_URL: &str = "sample/lfw5.json";
+
+#[derive(serde::Deserialize)]
+struct SampleIndex {
+    #[serde(default)]
+    people: Vec<SamplePerson>,
+    /// Set where the build found no LFW-5 data: the path it looked in.
+    missing: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct SamplePerson {
+    name: String,
+    files: Vec<String>,
+}
+
+#[component]
+pub fn Sample() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let (per_person, set_per_person) = signal(100usize);
+    let (status, set_status) = signal(String::new());
+    let (busy, set_busy) = signal(false);
+
+    let load = move |_| {
+        set_busy.set(true);
+        spawn_local(async move {
+            let result = enroll_sample(state, per_person.get_untracked(), set_status).await;
+            set_status.set(match result {
+                Ok(count) => format!("LFW-5 sample: enrolled {count} photos. Train the model below."),
+                Err(e) => e,
+            });
+            set_busy.set(false);
+        });
+    };
+
+    view! {
+        <section class="card">
+            <h2>"Try it with a sample"</h2>
+            <p class="muted">"Enrolls the reference experiment's photos: LFW's 5 people with at least 100 photos, the first N of each."</p>
+            <div class="row">
+                <label>"Photos per person "
+                    <input type="number" min="1" max="100" data-testid="sample-count" prop:value=per_person
+                        on:change=move |ev| set_per_person.set(event_target_value(&ev).parse::<usize>().unwrap_or(100).clamp(1, 100))/>
+                </label>
+                <button data-testid="load-sample" disabled=move || busy.get() || !state.ready.get() on:click=load>"Load LFW-5 sample"</button>
+            </div>
+            <p data-testid="sample-status">{status}</p>
+        </section>
+    }
+}
+
+async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSignal<String>) -> Result<usize, String> {
+    let index = fetch::bytes_with_progress(INDEX_URL, |_, _| {}).await?;
+    let index: SampleIndex = serde_json::from_slice(&index).map_err(|e| format!("{INDEX_URL}: {e}"))?;
+    if let Some(path) = index.missing {
+        return Err(format!(
+            "This build has no LFW-5 sample: it looked in {path}. Put the LFW photos of Colin_Powell, \
+             Donald_Rumsfeld, George_W_Bush, Gerhard_Schroeder and Tony_Blair there (one folder each, with \
+             scikit-learn's sklearn_order.csv beside them; see the README), or set FACELAB_DATA, and rebuild."
+        ));
+    }
+    let mut people = index.people;
+    people.sort_by(|a, b| a.name.cmp(&b.name));
+    let total: usize = people.iter().map(|p| p.files.len().min(per_person)).sum();
+    let mut done = 0;
+    for person in people {
+        let existing = state.people.with_untracked(|all| all.iter().find(|p| p.name == person.name).map(|p| p.id));
+        let id = existing.unwrap_or_else(|| state.add_person(person.name.clone()));
+        for file in person.files.into_iter().take(per_person) {
+            set_status.set(format!("embedding sample photo {} of {total}…", done + 1));
+            next_frame().await;
+            let url = format!("sample/lfw5/{file}");
+            let bytes = fetch::bytes_with_progress(&url, |_, _| {}).await?;
+            let embedding = state.embed_bytes(&bytes).map_err(|e| format!("{file}: {e}"))?;
+            let file_name = file.rsplit('/').next().unwrap_or(&file).to_string();
+            state.add_photo(id, Photo { id: state.next_id(), file_name, thumbnail: url, embedding });
+            done += 1;
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,49 @@
+// The reference experiment in the page with one click: the LFW-5 sample that the build copied
+// from the data path is enrolled, the head is trained on an 80/20 split (seed 42, as the native
+// `evaluate`), and the accuracy and confusion matrix are read from the page.
+// FACELAB_SAMPLE_PER_PERSON=100 runs the full experiment (about 3 minutes of embedding).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { launchChromium, outputDir, recordRequests, serveDist } from './server.mjs';
+
+const PER_PERSON = Number(process.env.FACELAB_SAMPLE_PER_PERSON ?? 20);
+
+test(`LFW-5 sample (${PER_PERSON} per person) enrolls, trains and tests in the page`, async () => {
+  const { server, origin } = await serveDist();
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const requests = recordRequests(page);
+    await mkdir(outputDir, { recursive: true });
+    await page.goto(origin);
+    await page.getByTestId('backbone-status').waitFor({ timeout: 120_000 });
+
+    await page.getByTestId('sample-count').fill(String(PER_PERSON));
+    await page.getByTestId('sample-count').dispatchEvent('change');
+    const started = Date.now();
+    await page.getByTestId('load-sample').click();
+    await page.waitForFunction(() => /enrolled|no LFW-5 sample|:/.test(document.querySelector('[data-testid=sample-status]')?.textContent ?? '')
+      && !/embedding sample photo/.test(document.querySelector('[data-testid=sample-status]').textContent), null, { timeout: 900_000 });
+    const status = await page.getByTestId('sample-status').textContent();
+    assert.match(status, new RegExp(`enrolled ${5 * PER_PERSON} photos`), status);
+    const seconds = (Date.now() - started) / 1000;
+
+    const trainStarted = Date.now();
+    await page.getByTestId('train').click();
+    await page.getByTestId('test-accuracy').waitFor({ timeout: 300_000 });
+    const trainSeconds = (Date.now() - trainStarted) / 1000;
+    const accuracy = await page.getByTestId('test-accuracy').textContent();
+    const percent = Number(accuracy.match(/Test accuracy: ([\d.]+)%/)[1]);
+    console.log(`in-page LFW-5 (${PER_PERSON}/person): ${accuracy}; embedding ${(1000 * seconds / (5 * PER_PERSON)).toFixed(0)} ms/photo incl. fetch+decode; training ${trainSeconds.toFixed(1)} s`);
+    assert.ok(percent >= 95, `test accuracy ${percent}% (native evaluate on the same backbone: 100%)`);
+    await page.screenshot({ path: join(outputDir, `sample-${PER_PERSON}.png`), fullPage: true });
+
+    const foreign = requests.filter((r) => new URL(r.url).origin !== origin && !/^(data|blob):/.test(r.url));
+    assert.deepEqual(foreign, [], 'requests to another origin');
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});
