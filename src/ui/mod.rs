@@ -7,6 +7,7 @@ mod fetch;
 mod people;
 mod recognise;
 mod sample;
+mod storage;
 mod training;
 
 use burn::tensor::Device;
@@ -56,21 +57,27 @@ pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
 
-/// Lets the browser render before the next long step on this thread.
-pub async fn next_frame() {
+/// Resolves after `ms` milliseconds, letting the browser render and handle input meanwhile.
+pub async fn sleep_ms(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
         }
     });
     let _ = JsFuture::from(promise).await;
+}
+
+/// Lets the browser render before the next long step on this thread.
+pub async fn next_frame() {
+    sleep_ms(0).await;
 }
 
 #[derive(Clone)]
 pub struct Photo {
     pub id: u32,
     pub file_name: String,
-    /// An object URL of the original file, for the thumbnail.
+    /// A 64x64 PNG of the face crop (kept so that it survives a reload) and its object URL.
+    pub thumbnail_png: Vec<u8>,
     pub thumbnail: String,
     /// Computed once when the photo is added.
     pub embedding: Vec<f32>,
@@ -126,18 +133,83 @@ impl AppState {
         });
     }
 
-    /// Decodes a photo, crops the face and embeds it with the loaded backbone.
-    pub fn embed_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>, String> {
-        let photo = RgbImage::decode(bytes).map_err(|e| e.to_string())?;
-        self.backbone
-            .with_value(|b| b.as_ref().map(|b| b.embed(&[photo.face_crop()]).remove(0)))
-            .ok_or_else(|| "the backbone is not loaded yet".to_string())
+    /// Decodes a photo, crops the face and embeds it with the loaded backbone: a new `Photo`.
+    pub fn photo_from_bytes(&self, file_name: String, bytes: &[u8]) -> Result<Photo, String> {
+        let face = RgbImage::decode(bytes).map_err(|e| e.to_string())?.face_crop();
+        let embedding = self
+            .backbone
+            .with_value(|b| b.as_ref().map(|b| b.embed(std::slice::from_ref(&face)).remove(0)))
+            .ok_or_else(|| "the backbone is not loaded yet".to_string())?;
+        let thumbnail_png = thumbnail_png(&face);
+        Ok(Photo { id: self.next_id(), file_name, thumbnail: thumbnail_url(&thumbnail_png), thumbnail_png, embedding })
     }
 }
 
 /// Reads a photo file the user picked and embeds it.
-pub async fn embed_file(state: &AppState, file: &web_sys::File) -> Result<Vec<f32>, String> {
-    state.embed_bytes(&fetch::file_bytes(file).await?)
+pub async fn photo_from_file(state: &AppState, file: &web_sys::File) -> Result<Photo, String> {
+    state.photo_from_bytes(file.name(), &fetch::file_bytes(file).await?)
+}
+
+const THUMBNAIL_SIDE: usize = 64;
+
+fn thumbnail_png(face: &RgbImage) -> Vec<u8> {
+    let small = face.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+    let mut png = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new(&mut png);
+    let side = THUMBNAIL_SIDE as u32;
+    image::ImageEncoder::write_image(encoder, &small.pixels, side, side, image::ExtendedColorType::Rgb8)
+        .map(|_| png)
+        .unwrap_or_default()
+}
+
+/// An object URL showing PNG bytes (released with the page).
+pub fn thumbnail_url(png: &[u8]) -> String {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(png));
+    web_sys::Blob::new_with_u8_array_sequence(&parts)
+        .and_then(|blob| web_sys::Url::create_object_url_with_blob(&blob))
+        .unwrap_or_default()
+}
+
+/// Restores the people saved in this browser, then saves them (debounced) after every change.
+/// Returns a line for the user about what storage did.
+fn keep_people_stored(state: AppState) -> ReadSignal<String> {
+    let (note, set_note) = signal(String::new());
+    let restored = StoredValue::new(false);
+    spawn_local(async move {
+        match storage::load().await {
+            Ok(people) => {
+                let highest = people.iter().flat_map(|p| std::iter::once(p.id).chain(p.photos.iter().map(|f| f.id))).max();
+                state.ids.set_value(highest.unwrap_or(0));
+                if !people.is_empty() {
+                    let photos: usize = people.iter().map(|p| p.photos.len()).sum();
+                    set_note.set(format!("Restored {} people and {photos} photos from this browser's storage.", people.len()));
+                }
+                state.people.set(people);
+            }
+            Err(e) => set_note.set(format!("Could not read saved people ({e}); new ones will not be kept.")),
+        }
+        restored.set_value(true);
+    });
+    let latest_change = StoredValue::new(0u32);
+    Effect::new(move |_| {
+        let people = state.people.get();
+        if !restored.get_value() {
+            return;
+        }
+        latest_change.update_value(|n| *n += 1);
+        let change = latest_change.get_value();
+        spawn_local(async move {
+            // Many changes in a row (enrolling a batch) are saved once, after the last.
+            sleep_ms(400).await;
+            if latest_change.get_value() != change {
+                return;
+            }
+            if let Err(e) = storage::save(&people).await {
+                set_note.set(format!("Could not save to this browser's storage ({e}); what is enrolled stays on this page until it is closed."));
+            }
+        });
+    });
+    note
 }
 
 #[component]
@@ -196,6 +268,7 @@ pub fn App() -> impl IntoView {
         ids: StoredValue::new(0),
     };
     provide_context(state);
+    let storage_note = keep_people_stored(state);
 
     view! {
         <main>
@@ -227,10 +300,20 @@ pub fn App() -> impl IntoView {
                     </select>
                 </label>
             </section>
+            <p class="muted" data-testid="storage-status">{storage_note}</p>
             <sample::Sample/>
             <people::People/>
             <training::Training/>
             <recognise::Recognise/>
+            <section class="card">
+                <h2>"Your data"</h2>
+                <p class="muted">"People, embeddings and face thumbnails are kept in this browser's storage and never leave this device."</p>
+                <button class="danger-fill" data-testid="delete-everything" on:click=move |_| {
+                    state.people.set(Vec::new());
+                    state.trained.set_value(None);
+                    state.trained_version.update(|v| *v += 1);
+                }>"Delete everything"</button>
+            </section>
         </main>
     }
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use super::{AppState, Photo, embed_file, next_frame, now_ms};
+use super::{AppState, next_frame, now_ms, photo_from_file};
 
 #[component]
 pub fn People() -> impl IntoView {
@@ -71,12 +71,11 @@ fn PersonCard(id: u32) -> impl IntoView {
                 set_progress.set(format!("embedding photo {} of {total}…", done + 1));
                 next_frame().await;
                 let started = now_ms();
-                match embed_file(&state, &file).await {
-                    Ok(embedding) => {
+                match photo_from_file(&state, &file).await {
+                    Ok(photo) => {
                         embedding_ms += now_ms() - started;
                         added += 1;
-                        let thumbnail = web_sys::Url::create_object_url_with_blob(&file).unwrap_or_default();
-                        state.add_photo(id, Photo { id: state.next_id(), file_name: file.name(), thumbnail, embedding });
+                        state.add_photo(id, photo);
                     }
                     Err(e) => problems.push(format!("{}: {e}", file.name())),
                 }

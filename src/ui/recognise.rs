@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use super::{AppState, embed_file};
+use super::{AppState, photo_from_file};
 
 #[component]
 pub fn Recognise() -> impl IntoView {
@@ -22,8 +22,8 @@ pub fn Recognise() -> impl IntoView {
         input.set_value("");
         spawn_local(async move {
             let name = file.name();
-            let embedding = match embed_file(&state, &file).await {
-                Ok(embedding) => embedding,
+            let embedding = match photo_from_file(&state, &file).await {
+                Ok(photo) => photo.embedding,
                 Err(e) => return set_result.set(format!("{name}: {e}")),
             };
             let answer = state.trained.with_value(|trained| {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{AppState, Photo, fetch, next_frame};
+use super::{AppState, fetch, next_frame};
 
 const INDEX_URL: &str = "sample/lfw5.json";
 
@@ -80,9 +80,9 @@ async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSign
             next_frame().await;
             let url = format!("sample/lfw5/{file}");
             let bytes = fetch::bytes_with_progress(&url, |_, _| {}).await?;
-            let embedding = state.embed_bytes(&bytes).map_err(|e| format!("{file}: {e}"))?;
             let file_name = file.rsplit('/').next().unwrap_or(&file).to_string();
-            state.add_photo(id, Photo { id: state.next_id(), file_name, thumbnail: url, embedding });
+            let photo = state.photo_from_bytes(file_name, &bytes).map_err(|e| format!("{file}: {e}"))?;
+            state.add_photo(id, photo);
             done += 1;
         }
     }

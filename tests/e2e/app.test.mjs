@@ -113,6 +113,16 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     }
     await page.screenshot({ path: join(outputDir, 'recognised.png'), fullPage: true });
 
+    // Enrolled people survive a reload (IndexedDB), photo counts and all.
+    await page.waitForTimeout(1500); // the debounced save
+    await page.reload();
+    await page.getByTestId('storage-status').filter({ hasText: 'Restored' }).waitFor({ timeout: 60_000 });
+    assert.match(await text(page.getByTestId('storage-status')), new RegExp(`Restored ${people.length} people and ${people.length * PER_PERSON} photos`));
+    for (const [name] of people) {
+      assert.match(await text(card(name).getByTestId('photo-count')), new RegExp(`${PER_PERSON} photo`));
+    }
+    await status.waitFor({ timeout: 120_000 });
+
     // Speed per CPU backend in this page (a report, not an assertion).
     await page.getByTestId('backend-select').selectOption('ndarray');
     await page.waitForFunction(() => /burn-ndarray/.test(document.querySelector('[data-testid=backbone-status]')?.textContent ?? ''));
@@ -120,6 +130,15 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     const ndarraySummary = await enroll('Timing', people[3][1].slice(PER_PERSON, PER_PERSON + 3));
     const ndarrayMs = Number(ndarraySummary.match(/(\d+) ms per photo/)[1]);
     const flex = flexMs.reduce((a, b) => a + b) / flexMs.length;
+    // "Delete everything" empties the page and the storage.
+    await page.getByTestId('delete-everything').click();
+    assert.equal(await page.getByTestId('person').count(), 0);
+    await page.waitForTimeout(1500);
+    await page.reload();
+    await status.waitFor({ timeout: 120_000 });
+    assert.equal(await page.getByTestId('person').count(), 0);
+    assert.doesNotMatch(await text(page.getByTestId('storage-status')), /Restored/);
+
     console.log(`faceres in headless Chromium (wasm, 1 thread): flex ${flex.toFixed(0)} ms/photo (mean of ${flexMs.length * PER_PERSON}), ndarray ${ndarrayMs} ms/photo (3), flex/ndarray ${(flex / ndarrayMs).toFixed(3)}`);
 
     assert.deepEqual(errors, []);
