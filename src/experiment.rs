@@ -42,11 +42,8 @@ pub fn evaluate_split(
     device: &Device,
     on_epoch: impl FnMut(&EpochStats),
 ) -> SplitOutcome {
-    let pick = |indices: &[usize]| -> (Vec<Vec<f32>>, Vec<usize>) {
-        (indices.iter().map(|&i| embeddings[i].clone()).collect(), indices.iter().map(|&i| labels[i]).collect())
-    };
-    let (train_x, train_y) = pick(&split.train);
-    let (test_x, test_y) = pick(&split.test);
+    let (train_x, train_y) = Split::pick(embeddings, labels, &split.train);
+    let (test_x, test_y) = Split::pick(embeddings, labels, &split.test);
     let trained = head.train(&train_x, &train_y, classes, device, on_epoch);
     let centroid = CentroidClassifier::fit(&train_x, &train_y, classes);
     SplitOutcome {

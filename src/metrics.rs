@@ -53,6 +53,13 @@ pub fn shots_split(labels: &[usize], shots: usize, seed: u64) -> Split {
     split_per_class(labels, seed, |_| shots)
 }
 
+impl Split {
+    /// The embeddings and labels at `indices` (one side of a split).
+    pub fn pick<T: Clone>(items: &[T], labels: &[usize], indices: &[usize]) -> (Vec<T>, Vec<usize>) {
+        (indices.iter().map(|&i| items[i].clone()).collect(), indices.iter().map(|&i| labels[i]).collect())
+    }
+}
+
 /// Rows are the true person, columns the predicted one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfusionMatrix {
@@ -67,6 +74,15 @@ impl ConfusionMatrix {
             counts[t][p] += 1;
         }
         Self { counts }
+    }
+
+    /// Adds another matrix's counts (e.g. summing over repeated splits).
+    pub fn add(&mut self, other: &ConfusionMatrix) {
+        for (row, other_row) in self.counts.iter_mut().zip(&other.counts) {
+            for (cell, add) in row.iter_mut().zip(other_row) {
+                *cell += add;
+            }
+        }
     }
 
     pub fn total(&self) -> usize {

@@ -172,9 +172,9 @@ fn main() {
         });
         train_s += started.elapsed().as_secs_f64();
         head_accuracies.push(outcome.head.accuracy());
-        add_into(&mut head_confusion, &outcome.head);
+        head_confusion.add(&outcome.head);
         centroid_accuracies.push(outcome.centroid.accuracy());
-        add_into(&mut centroid_confusion, &outcome.centroid);
+        centroid_confusion.add(&outcome.centroid);
     }
 
     println!(
@@ -199,12 +199,4 @@ fn main() {
         train_s,
         train_s / args.repeats as f64
     );
-}
-
-fn add_into(total: &mut ConfusionMatrix, other: &ConfusionMatrix) {
-    for (row, other_row) in total.counts.iter_mut().zip(&other.counts) {
-        for (cell, add) in row.iter_mut().zip(other_row) {
-            *cell += add;
-        }
-    }
 }

@@ -151,7 +151,10 @@ fn PersonCard(id: u32) -> impl IntoView {
             <p class="error" data-testid="person-message">{message}</p>
             <div class="thumbs">
                 <For each=move || person().map(|p| p.photos).unwrap_or_default() key=|photo| photo.id let:photo>
-                    <figure class="thumb" title=photo.file_name.clone()>
+                    // The embedding's length, exposed for tests that compare it with the reference.
+                    <figure class="thumb" title=photo.file_name.clone() data-testid="photo"
+                        data-file=photo.file_name.clone()
+                        data-embedding-norm=format!("{:.4}", photo.embedding.iter().map(|x| x * x).sum::<f32>().sqrt())>
                         <img src=photo.thumbnail.clone() alt=photo.file_name.clone()/>
                         <button class="remove" title="Remove this photo" on:click=move |_| remove_photo(photo.id)>"×"</button>
                     </figure>

@@ -2,7 +2,7 @@
 //! test accuracy, per-person accuracy and the confusion matrix as a heatmap.
 
 use facelab::head::{EpochStats, HeadConfig, Trainer};
-use facelab::metrics::{ConfusionMatrix, stratified_split};
+use facelab::metrics::{ConfusionMatrix, Split, stratified_split};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -42,11 +42,8 @@ pub fn Training() -> impl IntoView {
         set_message.set(String::new());
         set_history.set(Vec::new());
         spawn_local(async move {
-            let pick = |indices: &[usize]| -> (Vec<Vec<f32>>, Vec<usize>) {
-                (indices.iter().map(|&i| embeddings[i].clone()).collect(), indices.iter().map(|&i| labels[i]).collect())
-            };
-            let (train_x, train_y) = pick(&split.train);
-            let (test_x, test_y) = pick(&split.test);
+            let (train_x, train_y) = Split::pick(&embeddings, &labels, &split.train);
+            let (test_x, test_y) = Split::pick(&embeddings, &labels, &split.test);
             let config = HeadConfig::new().with_seed(seed.get_untracked());
             let device = state.device();
             let mut trainer = Trainer::new(&config, &train_x, &train_y, names.len(), &device);

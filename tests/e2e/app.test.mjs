@@ -73,6 +73,11 @@ test('enroll, train, test and recognise on the device, talking only to its own o
       assert.match(await text(card(name).getByTestId('photo-count')), new RegExp(`${PER_PERSON} photo`));
     }
 
+    // The in-page embedding matches the independent reference (faceres, L2 norm 14.0051 for
+    // this photo; our JPEG decoder differs from libjpeg-turbo by a few levels, cosine 0.99987).
+    const norm = Number(await page.locator('[data-testid=photo][data-file="George_W_Bush_0432.jpg"]').getAttribute('data-embedding-norm'));
+    assert.ok(Math.abs(norm - 14.0051) < 0.05, `in-page embedding norm ${norm} vs reference 14.0051`);
+
     // Bad input: duplicate name, non-image, tiny image; nothing enrolled is lost.
     await addPerson(people[0][0].toLowerCase());
     assert.match(await text(page.getByTestId('people-error')), /already/);
