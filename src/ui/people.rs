@@ -53,11 +53,13 @@ fn PersonCard(id: u32) -> impl IntoView {
     let cancel = StoredValue::new(false);
     let (renaming, set_renaming) = signal(None::<String>);
 
-    let on_files = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
-        let Some(list) = input.files() else { return };
+    // Photos arrive from the file picker or by drag-and-drop onto the card.
+    let enroll = move |list: web_sys::FileList| {
+        if !state.ready.get_untracked() {
+            set_message.set("wait until the backbone has loaded".into());
+            return;
+        }
         let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
-        input.set_value("");
         cancel.set_value(false);
         spawn_local(async move {
             let mut problems = Vec::new();
@@ -89,6 +91,21 @@ fn PersonCard(id: u32) -> impl IntoView {
             set_message.set(problems.join("\n"));
         });
     };
+    let on_files = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+        if let Some(list) = input.files() {
+            enroll(list);
+        }
+        input.set_value("");
+    };
+    let (dragging, set_dragging) = signal(false);
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        set_dragging.set(false);
+        if let Some(list) = ev.data_transfer().and_then(|transfer| transfer.files()) {
+            enroll(list);
+        }
+    };
 
     let save_name = move |_| {
         let Some(proposed) = renaming.get_untracked() else { return };
@@ -117,7 +134,10 @@ fn PersonCard(id: u32) -> impl IntoView {
     };
 
     view! {
-        <div class="person" data-testid="person" data-person=name>
+        <div class="person" class:dragging=dragging data-testid="person" data-person=name
+            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); set_dragging.set(true); }
+            on:dragleave=move |_| set_dragging.set(false)
+            on:drop=on_drop>
             <div class="row">
                 {move || match renaming.get() {
                     None => view! {
@@ -138,7 +158,7 @@ fn PersonCard(id: u32) -> impl IntoView {
                 }}
             </div>
             <div class="row">
-                <label class="button">"Add photos"
+                <label class="button">"Add photos (or drop them here)"
                     <input type="file" accept="image/*" multiple data-testid="photo-input" class="hidden"
                         disabled=move || !state.ready.get() on:change=on_files/>
                 </label>

@@ -144,6 +144,19 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     assert.equal(await page.getByTestId('person').count(), 0);
     assert.doesNotMatch(await text(page.getByTestId('storage-status')), /Restored/);
 
+    // Photos dropped onto a person's card are enrolled like picked ones.
+    await addPerson('Dropped');
+    const jpeg = (await readFile(people[0][1][PER_PERSON])).toString('base64');
+    const transfer = await page.evaluateHandle((b64) => {
+      const transfer = new DataTransfer();
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      transfer.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' }));
+      return transfer;
+    }, jpeg);
+    await card('Dropped').dispatchEvent('drop', { dataTransfer: transfer });
+    await page.waitForFunction(() => /added 1 photo/.test(document.querySelector('[data-testid=person][data-person="Dropped"] [data-testid=enroll-summary]')?.textContent ?? ''), null, { timeout: 60_000 });
+    assert.match(await text(card('Dropped').getByTestId('photo-count')), / 1 photo/);
+
     console.log(`faceres in headless Chromium (wasm, 1 thread): flex ${flex.toFixed(0)} ms/photo (mean of ${flexMs.length * PER_PERSON}), ndarray ${ndarrayMs} ms/photo (3), flex/ndarray ${(flex / ndarrayMs).toFixed(3)}`);
 
     assert.deepEqual(errors, []);
