@@ -61,6 +61,9 @@ struct TfjsQuantization {
     min: Option<f32>,
 }
 
+/// Reads one stored value (its bytes) as f32, given the entry's quantization.
+type DecodeValue = fn(&[u8], &TfjsQuantization) -> f32;
+
 /// A parsed TensorFlow.js model: its topology (JSON) and its weights.
 pub struct TfjsModelFiles {
     pub topology: serde_json::Value,
@@ -83,7 +86,7 @@ pub fn read_tfjs(
         let mut offset = 0;
         for entry in &group.weights {
             let count: usize = entry.shape.iter().product();
-            let (width, decode): (usize, fn(&[u8], &TfjsQuantization) -> f32) =
+            let (width, decode): (usize, DecodeValue) =
                 match (entry.dtype.as_str(), entry.quantization.as_ref().map(|q| q.dtype.as_str())) {
                     ("float32", None) => (4, |b, _| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
                     ("int32", None) => (4, |b, _| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32),
@@ -405,7 +408,7 @@ fn keras_weight_key(path: &str) -> String {
     let path = path.strip_suffix(":0").unwrap_or(path);
     let parts: Vec<&str> = path.split('/').collect();
     let layer_parts = parts.len() - 1;
-    if layer_parts % 2 == 0 && parts[..layer_parts / 2] == parts[layer_parts / 2..layer_parts] {
+    if layer_parts.is_multiple_of(2) && parts[..layer_parts / 2] == parts[layer_parts / 2..layer_parts] {
         format!("{}/{}", parts[..layer_parts / 2].join("/"), parts[layer_parts])
     } else {
         parts[parts.len().saturating_sub(2)..].join("/")

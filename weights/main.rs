@@ -103,11 +103,12 @@ fn fetch_and_convert(
     manifest: &mut BTreeMap<String, serde_json::Value>,
 ) -> Result<(), String> {
     let output_path = out.join(spec.weights_file);
-    if let (Some(entry), Ok(existing)) = (manifest.get(spec.name), std::fs::read(&output_path)) {
-        if entry["converter_version"] == CONVERTER_VERSION && entry["sha256"] == sha256_hex(&existing) {
-            println!("{}: up to date ({})", spec.name, output_path.display());
-            return Ok(());
-        }
+    if let (Some(entry), Ok(existing)) = (manifest.get(spec.name), std::fs::read(&output_path))
+        && entry["converter_version"] == CONVERTER_VERSION
+        && entry["sha256"] == sha256_hex(&existing)
+    {
+        println!("{}: up to date ({})", spec.name, output_path.display());
+        return Ok(());
     }
     let source_dir = out.join("cache").join(spec.name);
     if !sources_verified(spec, &source_dir) {
