@@ -20,25 +20,36 @@ fn f16_is_lossless(values: &[f32]) -> bool {
     values.iter().all(|&v| f16::from_f32(v).to_f32() == v)
 }
 
+/// Serializes already-encoded tensors (name, dtype, shape, little-endian bytes).
+fn serialize(
+    encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+    metadata: Option<BTreeMap<String, String>>,
+) -> Result<Vec<u8>, SafeTensorError> {
+    let views = encoded
+        .iter()
+        .map(|(name, dtype, shape, bytes)| Ok((name.clone(), TensorView::new(*dtype, shape.clone(), bytes)?)))
+        .collect::<Result<Vec<_>, SafeTensorError>>()?;
+    safetensors::serialize(views, metadata.map(|m| m.into_iter().collect()))
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
 /// Serializes tensors (f16 where lossless, else f32) with string metadata.
 pub fn to_safetensors(tensors: &[NamedTensor], metadata: BTreeMap<String, String>) -> Result<Vec<u8>, SafeTensorError> {
-    let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
+    let encoded = tensors
         .iter()
         .map(|t| {
             if f16_is_lossless(&t.values) {
                 let bytes = t.values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
                 (t.name.clone(), Dtype::F16, t.shape.clone(), bytes)
             } else {
-                let bytes = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                (t.name.clone(), Dtype::F32, t.shape.clone(), bytes)
+                (t.name.clone(), Dtype::F32, t.shape.clone(), f32_bytes(&t.values))
             }
         })
         .collect();
-    let views = encoded
-        .iter()
-        .map(|(name, dtype, shape, bytes)| Ok((name.clone(), TensorView::new(*dtype, shape.clone(), bytes)?)))
-        .collect::<Result<Vec<_>, SafeTensorError>>()?;
-    safetensors::serialize(views, Some(metadata.into_iter().collect()))
+    serialize(encoded, Some(metadata))
 }
 
 /// Reads every tensor of a converted file as f32.
@@ -61,16 +72,11 @@ pub fn read_f32(bytes: &[u8]) -> Result<Vec<NamedTensor>, SafeTensorError> {
 
 /// Re-encodes a converted file with every tensor as f32, the element type the networks compute in.
 pub fn widen_to_f32(bytes: &[u8]) -> Result<Vec<u8>, SafeTensorError> {
-    let tensors = read_f32(bytes)?;
-    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+    let encoded = read_f32(bytes)?
         .into_iter()
-        .map(|t| (t.name, t.shape, t.values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .map(|t| (t.name, Dtype::F32, t.shape, f32_bytes(&t.values)))
         .collect();
-    let views = encoded
-        .iter()
-        .map(|(name, shape, bytes)| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
-        .collect::<Result<Vec<_>, SafeTensorError>>()?;
-    safetensors::serialize(views, None)
+    serialize(encoded, None)
 }
 
 #[cfg(test)]

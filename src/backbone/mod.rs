@@ -215,10 +215,6 @@ impl Backbone {
         Ok(Self { spec: id.spec(), network, device: device.clone() })
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Embeds face crops (any size; resized to the backbone's input with Pillow's bilinear).
     pub fn embed(&self, faces: &[RgbImage]) -> Vec<Vec<f32>> {
         let side = self.spec.input_size;

@@ -192,7 +192,8 @@ fn keep_people_stored(state: AppState) -> ReadSignal<String> {
     });
     let latest_change = StoredValue::new(0u32);
     Effect::new(move |_| {
-        let people = state.people.get();
+        // Track only: the roster is copied once, when the debounced save runs, not per change.
+        state.people.track();
         if !restored.get_value() {
             return;
         }
@@ -204,6 +205,7 @@ fn keep_people_stored(state: AppState) -> ReadSignal<String> {
             if latest_change.get_value() != change {
                 return;
             }
+            let people = state.people.get_untracked();
             if let Err(e) = storage::save(&people).await {
                 set_note.set(format!("Could not save to this browser's storage ({e}); what is enrolled stays on this page until it is closed."));
             }
