@@ -8,6 +8,10 @@ scripts/setup.sh
 echo "test: native tests (core, parity, converters)"
 cargo test --release --locked
 
+echo "test: the core in headless Chromium (wasm-bindgen-test; webdriver.json names the browser)"
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=900 \
+  cargo test --release --locked --target wasm32-unknown-unknown --test browser
+
 echo "test: building the page (trunk build --release)"
 export PATH="$HOME/.cache/facelab/tools/node_modules/.bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true
 trunk build --release

@@ -7,6 +7,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::activation::{relu, softmax};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -59,7 +60,7 @@ impl DenseHead {
 }
 
 /// Loss and training accuracy after one epoch.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochStats {
     pub epoch: usize,
     pub loss: f32,
@@ -175,6 +176,40 @@ impl<'a> Trainer<'a> {
 }
 
 impl TrainedHead {
+    /// The head's weights as safetensors (for the page's storage and its export file).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, String> {
+        let mut store = SafetensorsStore::from_bytes(None);
+        self.head.save_into(&mut store).map_err(|e| e.to_string())?;
+        store.get_bytes().map_err(|e| e.to_string())
+    }
+
+    /// A head saved by `to_safetensors`; its sizes come from the file, every tensor must be there.
+    pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<Self, String> {
+        let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| format!("not a saved head: {e}"))?;
+        let shape = |name: &str| {
+            file.tensor(name).map(|t| t.shape().to_vec()).map_err(|_| format!("the saved head has no {name}"))
+        };
+        let (hidden, output) = (shape("hidden.weight")?, shape("output.weight")?);
+        let (&[inputs, width], &[width_again, classes]) = (&hidden[..], &output[..]) else {
+            return Err("the saved head's weights are not matrices".into());
+        };
+        if width != width_again {
+            return Err(format!("the saved head's layers do not fit ({width} vs {width_again})"));
+        }
+        let config = HeadConfig::new().with_hidden(width);
+        let mut head = DenseHead::new(&config, inputs, classes, device);
+        head.load_from(&mut SafetensorsStore::from_bytes(Some(bytes.to_vec())))
+            .map_err(|e| format!("the saved head does not load: {e}"))?;
+        Ok(Self { head, device: device.clone(), history: Vec::new() })
+    }
+
+    /// How many embedding values it reads and how many people it tells apart.
+    pub fn sizes(&self) -> (usize, usize) {
+        let [inputs, _] = self.head.hidden.weight.dims();
+        let [_, classes] = self.head.output.weight.dims();
+        (inputs, classes)
+    }
+
     /// Class probabilities (softmax) for each embedding.
     pub fn predict_proba(&self, embeddings: &[Vec<f32>]) -> Vec<Vec<f32>> {
         if embeddings.is_empty() {
@@ -266,6 +301,18 @@ mod tests {
         assert_eq!(trained.predict(&embeddings), labels);
         let p = &trained.predict_proba(&embeddings[..1])[0];
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn saved_head_predicts_the_same_and_bad_bytes_are_refused() {
+        let (embeddings, labels) = clusters();
+        let trained = HeadConfig::new().with_hidden(32).with_epochs(3).train(&embeddings, &labels, 3, &Device::flex(), |_| {});
+        let bytes = trained.to_safetensors().unwrap();
+        let restored = TrainedHead::from_safetensors(&bytes, &Device::flex()).unwrap();
+        assert_eq!(restored.sizes(), (16, 3));
+        assert_eq!(restored.predict_proba(&embeddings), trained.predict_proba(&embeddings));
+        assert!(TrainedHead::from_safetensors(&bytes[..bytes.len() / 2], &Device::flex()).is_err());
+        assert!(TrainedHead::from_safetensors(b"not a head", &Device::flex()).is_err());
     }
 
     #[test]

@@ -1,12 +1,19 @@
-//! The browser app: a thin Leptos layer over the `facelab` core.
+//! The browser app: a thin Leptos layer over the `facelab` core. The same module also runs as the
+//! compute worker (`public/worker.js`), where it serves the core's `ComputeService`.
 
 #[cfg(target_arch = "wasm32")]
 mod ui;
+#[cfg(target_arch = "wasm32")]
+mod worker;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
+    use wasm_bindgen::JsCast;
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(ui::App);
+    match js_sys::global().dyn_into::<web_sys::DedicatedWorkerGlobalScope>() {
+        Ok(scope) => worker::run(scope),
+        Err(_) => leptos::mount::mount_to_body(ui::App),
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

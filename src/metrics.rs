@@ -61,7 +61,7 @@ impl Split {
 }
 
 /// Rows are the true person, columns the predicted one.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConfusionMatrix {
     pub counts: Vec<Vec<usize>>,
 }

@@ -102,6 +102,15 @@ impl RgbImage {
         }
     }
 
+    /// PNG bytes of this image (thumbnails the page keeps and shows).
+    pub fn to_png(&self) -> Vec<u8> {
+        let mut png = Vec::new();
+        let encoder = image::codecs::png::PngEncoder::new(&mut png);
+        image::ImageEncoder::write_image(encoder, &self.pixels, self.width as u32, self.height as u32, image::ExtendedColorType::Rgb8)
+            .expect("an RGB8 image of its own size encodes");
+        png
+    }
+
     /// Pillow's `Image.resize((width, height), Image.BILINEAR)`, bit-exact: a horizontal pass then
     /// a vertical pass, each rounding to 8 bits; downscaling widens the filter (antialiasing).
     pub fn resize_bilinear(&self, width: usize, height: usize) -> Self {

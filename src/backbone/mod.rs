@@ -217,12 +217,19 @@ impl Backbone {
 
     /// Embeds face crops (any size; resized to the backbone's input with Pillow's bilinear).
     pub fn embed(&self, faces: &[RgbImage]) -> Vec<Vec<f32>> {
-        let side = self.spec.input_size;
-        let resized: Vec<RgbImage> = faces
-            .iter()
-            .map(|face| if face.width == side && face.height == side { face.clone() } else { face.resize_bilinear(side, side) })
-            .collect();
-        self.embed_inputs(&resized)
+        if faces.is_empty() {
+            return Vec::new();
+        }
+        self.rows(self.forward_faces(faces).into_data())
+    }
+
+    /// `embed` for devices that can only read results back asynchronously (WebGPU in a browser).
+    pub async fn embed_async(&self, faces: &[RgbImage]) -> Result<Vec<Vec<f32>>, String> {
+        if faces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data = self.forward_faces(faces).into_data_async().await.map_err(|e| format!("{e:?}"))?;
+        Ok(self.rows(data))
     }
 
     /// Embeds images already at the backbone's input size.
@@ -230,6 +237,19 @@ impl Backbone {
         if inputs.is_empty() {
             return Vec::new();
         }
+        self.rows(self.forward_inputs(inputs).into_data())
+    }
+
+    fn forward_faces(&self, faces: &[RgbImage]) -> Tensor<2> {
+        let side = self.spec.input_size;
+        let resized: Vec<RgbImage> = faces
+            .iter()
+            .map(|face| if face.width == side && face.height == side { face.clone() } else { face.resize_bilinear(side, side) })
+            .collect();
+        self.forward_inputs(&resized)
+    }
+
+    fn forward_inputs(&self, inputs: &[RgbImage]) -> Tensor<2> {
         let side = self.spec.input_size;
         let mut batch = Vec::with_capacity(inputs.len() * 3 * side * side);
         for input in inputs {
@@ -237,8 +257,11 @@ impl Backbone {
             batch.extend(self.spec.normalization.to_chw(input));
         }
         let tensor = Tensor::<4>::from_data(TensorData::new(batch, [inputs.len(), 3, side, side]), &self.device);
-        let output = self.network.forward(tensor);
-        let values: Vec<f32> = output.into_data().try_into_vec().expect("backbone output is f32");
+        self.network.forward(tensor)
+    }
+
+    fn rows(&self, data: TensorData) -> Vec<Vec<f32>> {
+        let values: Vec<f32> = data.try_into_vec().expect("backbone output is f32");
         values.chunks_exact(self.spec.embedding_dim).map(<[f32]>::to_vec).collect()
     }
 }

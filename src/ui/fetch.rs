@@ -38,6 +38,38 @@ pub async fn bytes_with_progress(url: &str, progress: impl Fn(f64, Option<f64>))
     Ok(bytes)
 }
 
+/// Cache Storage bucket for the weights; a new app version starts a new one.
+const WEIGHTS_CACHE: &str = concat!("facelab-weights-", env!("CARGO_PKG_VERSION"));
+
+async fn weights_cache() -> Result<web_sys::Cache, String> {
+    let caches = web_sys::window().ok_or("no window")?.caches().map_err(describe)?;
+    Ok(JsFuture::from(caches.open(WEIGHTS_CACHE)).await.map_err(describe)?.unchecked_into())
+}
+
+/// Like `bytes_with_progress`, but kept in the browser's Cache Storage: a second visit reads the
+/// file from there instead of downloading it again. Where the cache is unavailable or full, the
+/// file is downloaded every time.
+pub async fn cached_bytes(url: &str, progress: impl Fn(f64, Option<f64>)) -> Result<Vec<u8>, String> {
+    let cache = weights_cache().await.ok();
+    if let Some(cache) = &cache
+        && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
+        && let Ok(response) = hit.dyn_into::<web_sys::Response>()
+        && let Ok(buffer) = response.array_buffer()
+        && let Ok(buffer) = JsFuture::from(buffer).await
+    {
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        progress(bytes.len() as f64, Some(bytes.len() as f64));
+        return Ok(bytes);
+    }
+    let mut bytes = bytes_with_progress(url, progress).await?;
+    if let Some(cache) = cache
+        && let Ok(response) = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes))
+    {
+        let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
+    }
+    Ok(bytes)
+}
+
 /// The contents of a file the user picked.
 pub async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(file.array_buffer()).await.map_err(describe)?;

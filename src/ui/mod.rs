@@ -3,6 +3,9 @@
 //! the head, reports test accuracy and the confusion matrix, and recognises new photos, all on
 //! the device.
 
+mod camera;
+mod compute;
+mod data;
 mod fetch;
 mod people;
 mod recognise;
@@ -10,10 +13,12 @@ mod sample;
 mod storage;
 mod training;
 
-use burn::tensor::Device;
-use facelab::backbone::{Backbone, FACERES};
-use facelab::head::TrainedHead;
-use facelab::preprocess::RgbImage;
+use std::rc::Rc;
+
+use compute::{CallError, ComputeClient};
+use facelab::backbone::FACERES;
+use facelab::compute::{Backend, Reply, Request};
+use facelab::metrics::ConfusionMatrix;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
@@ -21,36 +26,12 @@ use wasm_bindgen_futures::JsFuture;
 /// Where Trunk puts the converted weights (copied from `weights/` at build time).
 const WEIGHTS_URL: &str = "weights/faceres.safetensors";
 
-/// The CPU backends the user can choose between (WebGPU comes with the worker-based app).
-#[derive(Clone, Copy, PartialEq)]
-pub enum CpuBackend {
-    Flex,
-    NdArray,
-}
-
-impl CpuBackend {
-    fn device(self) -> Device {
-        match self {
-            Self::Flex => Device::flex(),
-            // Deprecated in Burn 0.22; kept selectable to compare against.
-            #[allow(deprecated)]
-            Self::NdArray => Device::ndarray(),
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Flex => "CPU (burn-flex, WebAssembly)",
-            Self::NdArray => "CPU (burn-ndarray, WebAssembly)",
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, PartialEq)]
 enum Loading {
     Progress { received: f64, total: Option<f64> },
-    Ready,
-    Failed,
+    Starting(Backend),
+    Ready(Backend),
+    Failed(String),
 }
 
 pub fn now_ms() -> f64 {
@@ -67,7 +48,7 @@ pub async fn sleep_ms(ms: i32) {
     let _ = JsFuture::from(promise).await;
 }
 
-/// Lets the browser render before the next long step on this thread.
+/// Lets the browser render before the next step.
 pub async fn next_frame() {
     sleep_ms(0).await;
 }
@@ -90,22 +71,40 @@ pub struct Person {
     pub photos: Vec<Photo>,
 }
 
-/// A trained head with the names of its classes, in order.
-pub struct Trained {
-    pub head: TrainedHead,
+/// What training measured on the held-out photos.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
     pub names: Vec<String>,
+    pub confusion: ConfusionMatrix,
+    pub train_photos: usize,
+}
+
+/// A trained head (safetensors, as the worker saved it) with the names of its classes, in order.
+#[derive(Clone, PartialEq)]
+pub struct Trained {
+    pub names: Vec<String>,
+    pub head: Vec<u8>,
+    /// Absent for a model imported from a file.
+    pub report: Option<Report>,
 }
 
 /// What the panels share.
 #[derive(Clone, Copy)]
 pub struct AppState {
-    pub backbone: StoredValue<Option<Backbone>, LocalStorage>,
-    pub backend: ReadSignal<CpuBackend>,
+    compute: StoredValue<Option<Rc<ComputeClient>>, LocalStorage>,
+    weights: StoredValue<Option<Rc<Vec<u8>>>, LocalStorage>,
+    loading: RwSignal<Loading>,
+    /// What happened to the backend the user would have wanted (no WebGPU, a fallback).
+    pub backend_note: RwSignal<String>,
     pub ready: Signal<bool>,
     pub people: RwSignal<Vec<Person>>,
-    pub trained: StoredValue<Option<Trained>, LocalStorage>,
-    pub trained_version: RwSignal<u32>,
+    pub trained: RwSignal<Option<Trained>>,
     ids: StoredValue<u32>,
+}
+
+/// Whether the browser exposes WebGPU at all (an adapter may still be refused).
+fn browser_has_webgpu() -> bool {
+    web_sys::window().is_some_and(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
 }
 
 impl AppState {
@@ -114,8 +113,11 @@ impl AppState {
         self.ids.get_value()
     }
 
-    pub fn device(&self) -> Device {
-        self.backend.get_untracked().device()
+    pub fn backend(&self) -> Option<Backend> {
+        match self.loading.get() {
+            Loading::Ready(backend) => Some(backend),
+            _ => None,
+        }
     }
 
     /// Adds a person (the name already validated) and returns their id.
@@ -133,63 +135,108 @@ impl AppState {
         });
     }
 
-    /// Decodes a photo, crops the face and embeds it with the loaded backbone: a new `Photo`.
-    pub fn photo_from_bytes(&self, file_name: String, bytes: &[u8]) -> Result<Photo, String> {
-        let face = RgbImage::decode(bytes).map_err(|e| e.to_string())?.face_crop();
-        let embedding = self
-            .backbone
-            .with_value(|b| b.as_ref().map(|b| b.embed(std::slice::from_ref(&face)).remove(0)))
-            .ok_or_else(|| "the backbone is not loaded yet".to_string())?;
-        let thumbnail_png = thumbnail_png(&face);
-        Ok(Photo { id: self.next_id(), file_name, thumbnail: thumbnail_url(&thumbnail_png), thumbnail_png, embedding })
+    /// Starts a compute worker with the backbone on `choice`; where that fails and `choice` is not
+    /// the CPU, says why and starts one on the CPU instead.
+    pub async fn start_backend(self, choice: Backend) {
+        let Some(weights) = self.weights.get_value() else { return };
+        self.compute.set_value(None);
+        self.loading.set(Loading::Starting(choice));
+        match self.load_on(choice, &weights).await {
+            Ok(client) => {
+                self.compute.set_value(Some(client));
+                self.loading.set(Loading::Ready(choice));
+            }
+            Err(e) if choice != Backend::Flex => {
+                self.backend_note.set(format!("{} could not run the backbone ({e}); using the CPU (burn-flex) instead.", choice.label()));
+                Box::pin(self.start_backend(Backend::Flex)).await;
+            }
+            Err(e) => self.loading.set(Loading::Failed(format!("the backbone could not be loaded: {e}"))),
+        }
+    }
+
+    async fn load_on(self, backend: Backend, weights: &[u8]) -> Result<Rc<ComputeClient>, String> {
+        let client = ComputeClient::start().await?;
+        let load = Request::Load { backbone: FACERES.id, backend };
+        client.call(&load, weights, |_| {}).await.map_err(|e| e.to_string())?;
+        if let Some(trained) = self.trained.get_untracked() {
+            if let Err(e) = client.call(&Request::SetHead, &trained.head, |_| {}).await {
+                self.backend_note.set(format!("The saved model could not be restored ({e}); train again."));
+            }
+        }
+        Ok(client)
+    }
+
+    /// Sends a request to the worker. If the worker dies (WebGPU lost, say), a new one starts on
+    /// the CPU and the request is sent once more.
+    pub async fn call(self, request: Request, bytes: &[u8], progress: impl FnMut(Reply) + Clone + 'static) -> Result<(Reply, Vec<u8>), String> {
+        let client = self.compute.get_value().ok_or("the backbone is not loaded yet")?;
+        match client.call(&request, bytes, progress.clone()).await {
+            Err(CallError::Crashed(why)) => {
+                let was = self.backend().map_or("the backend", Backend::label);
+                self.backend_note.set(format!("The computation on {was} stopped ({why}); restarted on the CPU (burn-flex)."));
+                self.start_backend(Backend::Flex).await;
+                let client = self.compute.get_value().ok_or("the backbone could not be restarted")?;
+                client.call(&request, bytes, progress).await.map_err(|e| e.to_string())
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Embeds a photo file in the worker: a new `Photo` with its face thumbnail.
+    pub async fn photo_from_bytes(self, file_name: String, bytes: &[u8]) -> Result<Photo, String> {
+        match self.call(Request::Embed, bytes, |_| {}).await? {
+            (Reply::Embedded { embedding }, thumbnail_png) => Ok(Photo {
+                id: self.next_id(),
+                file_name,
+                thumbnail: blob_url(&thumbnail_png),
+                thumbnail_png,
+                embedding,
+            }),
+            (other, _) => Err(format!("unexpected reply {other:?}")),
+        }
     }
 }
 
 /// Reads a photo file the user picked and embeds it.
-pub async fn photo_from_file(state: &AppState, file: &web_sys::File) -> Result<Photo, String> {
-    state.photo_from_bytes(file.name(), &fetch::file_bytes(file).await?)
+pub async fn photo_from_file(state: AppState, file: &web_sys::File) -> Result<Photo, String> {
+    state.photo_from_bytes(file.name(), &fetch::file_bytes(file).await?).await
 }
 
-const THUMBNAIL_SIDE: usize = 64;
-
-fn thumbnail_png(face: &RgbImage) -> Vec<u8> {
-    let small = face.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
-    let mut png = Vec::new();
-    let encoder = image::codecs::png::PngEncoder::new(&mut png);
-    let side = THUMBNAIL_SIDE as u32;
-    image::ImageEncoder::write_image(encoder, &small.pixels, side, side, image::ExtendedColorType::Rgb8)
-        .map(|_| png)
-        .unwrap_or_default()
-}
-
-/// An object URL showing PNG bytes (released with the page).
-pub fn thumbnail_url(png: &[u8]) -> String {
+/// An object URL for bytes made in the page (thumbnails, the export file); released with the page.
+pub fn blob_url(png: &[u8]) -> String {
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(png));
     web_sys::Blob::new_with_u8_array_sequence(&parts)
         .and_then(|blob| web_sys::Url::create_object_url_with_blob(&blob))
         .unwrap_or_default()
 }
 
-/// Restores the people saved in this browser, then saves them (debounced) after every change.
-/// Returns a line for the user about what storage did.
-fn keep_people_stored(state: AppState) -> ReadSignal<String> {
-    let (note, set_note) = signal(String::new());
-    let restored = StoredValue::new(false);
-    spawn_local(async move {
-        match storage::load().await {
-            Ok(people) => {
-                let highest = people.iter().flat_map(|p| std::iter::once(p.id).chain(p.photos.iter().map(|f| f.id))).max();
-                state.ids.set_value(highest.unwrap_or(0));
-                if !people.is_empty() {
-                    let photos: usize = people.iter().map(|p| p.photos.len()).sum();
-                    set_note.set(format!("Restored {} people and {photos} photos from this browser's storage.", people.len()));
-                }
-                state.people.set(people);
-            }
-            Err(e) => set_note.set(format!("Could not read saved people ({e}); new ones will not be kept.")),
+/// Restores what this browser saved: the people, then the trained model. Returns a line for the user.
+async fn restore(state: AppState) -> String {
+    match storage::load().await {
+        Ok((people, trained)) => {
+            let highest = people.iter().flat_map(|p| std::iter::once(p.id).chain(p.photos.iter().map(|f| f.id))).max();
+            state.ids.set_value(highest.unwrap_or(0));
+            let photos: usize = people.iter().map(|p| p.photos.len()).sum();
+            let model = if trained.is_some() { " and the trained model" } else { "" };
+            let note = if people.is_empty() {
+                String::new()
+            } else {
+                format!("Restored {} people, {photos} photos{model} from this browser's storage.", people.len())
+            };
+            state.people.set(people);
+            state.trained.set(trained);
+            note
         }
-        restored.set_value(true);
-    });
+        Err(e) => format!("Could not read saved data ({e}); new data will not be kept."),
+    }
+}
+
+/// Saves the people and the model after every change once `restored` is set (people debounced:
+/// enrolling a batch is saved once, after the last photo).
+fn keep_stored(state: AppState, restored: StoredValue<bool>, set_note: WriteSignal<String>) {
+    let failed = move |e: String| {
+        set_note.set(format!("Could not save to this browser's storage ({e}); what is enrolled stays on this page until it is closed."))
+    };
     let latest_change = StoredValue::new(0u32);
     Effect::new(move |_| {
         // Track only: the roster is copied once, when the debounced save runs, not per change.
@@ -200,77 +247,70 @@ fn keep_people_stored(state: AppState) -> ReadSignal<String> {
         latest_change.update_value(|n| *n += 1);
         let change = latest_change.get_value();
         spawn_local(async move {
-            // Many changes in a row (enrolling a batch) are saved once, after the last.
             sleep_ms(400).await;
             if latest_change.get_value() != change {
                 return;
             }
-            let people = state.people.get_untracked();
-            if let Err(e) = storage::save(&people).await {
-                set_note.set(format!("Could not save to this browser's storage ({e}); what is enrolled stays on this page until it is closed."));
+            if let Err(e) = storage::save_people(&state.people.get_untracked()).await {
+                failed(e);
             }
         });
     });
-    note
+    Effect::new(move |_| {
+        let trained = state.trained.get();
+        if restored.get_value() {
+            spawn_local(async move {
+                if let Err(e) = storage::save_model(trained.as_ref()).await {
+                    failed(e);
+                }
+            });
+        }
+    });
 }
 
 #[component]
 pub fn App() -> impl IntoView {
-    let (loading, set_loading) = signal(Loading::Progress { received: 0.0, total: None });
-    let (message, set_message) = signal(String::new());
-    let (backend, set_backend) = signal(CpuBackend::Flex);
-    let backbone: StoredValue<Option<Backbone>, LocalStorage> = StoredValue::new_local(None);
-    let weights: StoredValue<Option<Vec<u8>>, LocalStorage> = StoredValue::new_local(None);
-
-    // (Re)builds the backbone from the downloaded weights on the chosen backend.
-    let build = move |choice: CpuBackend| {
-        let built = weights.with_value(|bytes| {
-            bytes.as_ref().map(|bytes| Backbone::from_safetensors(FACERES.id, bytes, &choice.device()))
-        });
-        match built {
-            Some(Ok(loaded)) => {
-                backbone.set_value(Some(loaded));
-                set_loading.set(Loading::Ready);
-            }
-            Some(Err(e)) => {
-                set_message.set(e.to_string());
-                set_loading.set(Loading::Failed);
-            }
-            None => {}
-        }
+    let loading = RwSignal::new(Loading::Progress { received: 0.0, total: None });
+    let state = AppState {
+        compute: StoredValue::new_local(None),
+        weights: StoredValue::new_local(None),
+        loading,
+        backend_note: RwSignal::new(String::new()),
+        ready: Signal::derive(move || matches!(loading.get(), Loading::Ready(_))),
+        people: RwSignal::new(Vec::new()),
+        trained: RwSignal::new(None),
+        ids: StoredValue::new(0),
     };
+    provide_context(state);
+    let (storage_note, set_storage_note) = signal(String::new());
+    let restored = StoredValue::new(false);
+    keep_stored(state, restored, set_storage_note);
 
     spawn_local(async move {
-        let progress = move |received: f64, total: Option<f64>| set_loading.set(Loading::Progress { received, total });
-        match fetch::bytes_with_progress(WEIGHTS_URL, progress).await {
+        set_storage_note.set(restore(state).await);
+        restored.set_value(true);
+        let progress = move |received: f64, total: Option<f64>| loading.set(Loading::Progress { received, total });
+        match fetch::cached_bytes(WEIGHTS_URL, progress).await {
             Ok(bytes) => {
-                weights.set_value(Some(bytes));
-                build(backend.get_untracked());
+                state.weights.set_value(Some(Rc::new(bytes)));
+                let preferred = if browser_has_webgpu() {
+                    Backend::WebGpu
+                } else {
+                    state.backend_note.set("This browser offers no WebGPU; the backbone runs on the CPU.".into());
+                    Backend::Flex
+                };
+                state.start_backend(preferred).await;
             }
-            Err(e) => {
-                set_message.set(format!("could not download the backbone weights: {e}"));
-                set_loading.set(Loading::Failed);
-            }
+            Err(e) => loading.set(Loading::Failed(format!("could not download the backbone weights: {e}"))),
         }
     });
 
     let on_backend = move |ev: leptos::ev::Event| {
-        let choice = if event_target_value(&ev) == "ndarray" { CpuBackend::NdArray } else { CpuBackend::Flex };
-        set_backend.set(choice);
-        build(choice);
+        let Some(choice) = Backend::from_key(&event_target_value(&ev)) else { return };
+        state.backend_note.set(String::new());
+        spawn_local(state.start_backend(choice));
     };
-
-    let state = AppState {
-        backbone,
-        backend,
-        ready: Signal::derive(move || loading.get() == Loading::Ready),
-        people: RwSignal::new(Vec::new()),
-        trained: StoredValue::new_local(None),
-        trained_version: RwSignal::new(0),
-        ids: StoredValue::new(0),
-    };
-    provide_context(state);
-    let storage_note = keep_people_stored(state);
+    let selected = move || state.backend().or(match loading.get() { Loading::Starting(b) => Some(b), _ => None });
 
     view! {
         <main>
@@ -285,20 +325,26 @@ pub fn App() -> impl IntoView {
                                 total.map_or("?".to_string(), |t| format!("{:.1}", t / 1e6)))}</span>
                         </div>
                     }.into_any(),
-                    Loading::Ready => view! {
+                    Loading::Starting(backend) => view! {
+                        <p data-testid="backbone-starting">{format!("Starting {} on {}…", FACERES.name, backend.label())}</p>
+                    }.into_any(),
+                    Loading::Ready(backend) => view! {
                         <p data-testid="backbone-status">
                             {format!("Backbone: {} ({}, {}-d). Backend: {}.",
-                                FACERES.name, FACERES.architecture, FACERES.embedding_dim, backend.get().label())}
+                                FACERES.name, FACERES.architecture, FACERES.embedding_dim, backend.label())}
                         </p>
                     }.into_any(),
-                    Loading::Failed => view! { <p class="error" data-testid="load-error">{message}</p> }.into_any(),
+                    Loading::Failed(message) => view! { <p class="error" data-testid="load-error">{message}</p> }.into_any(),
                 }}
+                <p class="note" data-testid="backend-note">{move || state.backend_note.get()}</p>
             </section>
             <section>
-                <label>"CPU backend: "
-                    <select data-testid="backend-select" on:change=on_backend>
-                        <option value="flex" selected>"burn-flex (fast)"</option>
-                        <option value="ndarray">"burn-ndarray (reference)"</option>
+                <label>"Compute backend: "
+                    <select data-testid="backend-select" on:change=on_backend disabled=move || !state.ready.get()>
+                        {[Backend::WebGpu, Backend::Flex, Backend::NdArray].into_iter().map(|b| view! {
+                            <option value=b.key() prop:selected=move || selected() == Some(b)
+                                disabled={b == Backend::WebGpu && !browser_has_webgpu()}>{b.label()}</option>
+                        }).collect_view()}
                     </select>
                 </label>
             </section>
@@ -307,15 +353,7 @@ pub fn App() -> impl IntoView {
             <people::People/>
             <training::Training/>
             <recognise::Recognise/>
-            <section class="card">
-                <h2>"Your data"</h2>
-                <p class="muted">"People, embeddings and face thumbnails are kept in this browser's storage and never leave this device."</p>
-                <button class="danger-fill" data-testid="delete-everything" on:click=move |_| {
-                    state.people.set(Vec::new());
-                    state.trained.set_value(None);
-                    state.trained_version.update(|v| *v += 1);
-                }>"Delete everything"</button>
-            </section>
+            <data::YourData/>
         </main>
     }
 }

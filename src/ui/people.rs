@@ -1,10 +1,12 @@
-//! Enrolling people: add, rename, delete; photos from files, each embedded once on arrival.
+//! Enrolling people: add, rename, delete; photos from files or the camera, each embedded once on
+//! arrival (in the compute worker).
 
 use facelab::roster::validate_name;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
+use super::camera::{Camera, CameraView};
 use super::{AppState, next_frame, now_ms, photo_from_file};
 
 #[component]
@@ -73,7 +75,7 @@ fn PersonCard(id: u32) -> impl IntoView {
                 set_progress.set(format!("embedding photo {} of {total}…", done + 1));
                 next_frame().await;
                 let started = now_ms();
-                match photo_from_file(&state, &file).await {
+                match photo_from_file(state, &file).await {
                     Ok(photo) => {
                         embedding_ms += now_ms() - started;
                         added += 1;
@@ -125,6 +127,28 @@ fn PersonCard(id: u32) -> impl IntoView {
         }
     };
 
+    let camera = Camera::new();
+    let (captures, set_captures) = signal(0usize);
+    let capture = move |_| {
+        spawn_local(async move {
+            let result = match camera.capture().await {
+                Ok(bytes) => {
+                    set_captures.update(|n| *n += 1);
+                    let name = format!("camera-{}.jpg", captures.get_untracked());
+                    state.photo_from_bytes(name, &bytes).await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(photo) => {
+                    state.add_photo(id, photo);
+                    set_message.set(String::new());
+                }
+                Err(e) => set_message.set(format!("camera: {e}")),
+            }
+        });
+    };
+
     let remove_photo = move |photo_id: u32| {
         state.people.update(|people| {
             if let Some(p) = people.iter_mut().find(|p| p.id == id) {
@@ -167,6 +191,11 @@ fn PersonCard(id: u32) -> impl IntoView {
                     <button class="small" data-testid="cancel-enroll" on:click=move |_| cancel.set_value(true)>"Cancel"</button>
                 </Show>
             </div>
+            <CameraView camera=camera>
+                <Show when=move || camera.on.get()>
+                    <button class="small" data-testid="camera-capture" disabled=move || !state.ready.get() on:click=capture>"Capture"</button>
+                </Show>
+            </CameraView>
             <p class="muted" data-testid="enroll-summary">{summary}</p>
             <p class="error" data-testid="person-message">{message}</p>
             <div class="thumbs">

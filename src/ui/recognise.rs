@@ -1,46 +1,80 @@
-//! Recognise a new photo with the trained head; below the confidence threshold it is "unknown".
+//! Recognise a new photo, or the camera's picture continuously, with the trained head; below the
+//! confidence threshold the answer is "unknown".
 
+use facelab::compute::{Reply, Request};
 use facelab::head::argmax;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use super::{AppState, photo_from_file};
+use super::camera::{Camera, CameraView};
+use super::{AppState, fetch, next_frame, now_ms};
+
+/// "Name (87.5% confident)" or "unknown (closest: Name, 41.0%)".
+async fn verdict(state: AppState, bytes: Vec<u8>, threshold: f64) -> Result<String, String> {
+    {
+        let names = state.trained.get_untracked().ok_or("train the model first")?.names;
+        let (Reply::Recognised { probabilities }, _) = state.call(Request::Recognise, &bytes, |_| {}).await? else {
+            return Err("unexpected reply".into());
+        };
+        let best = argmax(&probabilities);
+        let confidence = 100.0 * probabilities[best] as f64;
+        let name = names.get(best).ok_or("the model and its names disagree: train again")?;
+        Ok(if confidence >= threshold {
+            format!("{name} ({confidence:.1}% confident)")
+        } else {
+            format!("unknown (closest: {name}, {confidence:.1}%)")
+        })
+    }
+}
 
 #[component]
 pub fn Recognise() -> impl IntoView {
     let state = expect_context::<AppState>();
     let (threshold, set_threshold) = signal(50.0f64);
     let (result, set_result) = signal(String::new());
-    let trained = move || {
-        state.trained_version.track();
-        state.trained.with_value(Option::is_some)
-    };
+    let (live, set_live) = signal(String::new());
+    let trained = move || state.trained.with(Option::is_some) && state.ready.get();
     let on_photo = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
         let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
         input.set_value("");
         spawn_local(async move {
             let name = file.name();
-            let embedding = match photo_from_file(&state, &file).await {
-                Ok(photo) => photo.embedding,
-                Err(e) => return set_result.set(format!("{name}: {e}")),
+            let answer = match fetch::file_bytes(&file).await {
+                Ok(bytes) => verdict(state, bytes, threshold.get_untracked()).await,
+                Err(e) => Err(e),
             };
-            let answer = state.trained.with_value(|trained| {
-                trained.as_ref().map(|t| {
-                    let p = t.head.predict_proba(&[embedding])[0].clone();
-                    let best = argmax(&p);
-                    let confidence = 100.0 * p[best] as f64;
-                    if confidence >= threshold.get_untracked() {
-                        format!("{name}: {} ({confidence:.1}% confident)", t.names[best])
-                    } else {
-                        format!("{name}: unknown (closest: {}, {confidence:.1}%)", t.names[best])
-                    }
-                })
-            });
-            set_result.set(answer.unwrap_or_else(|| "train the model first".into()));
+            set_result.set(format!("{name}: {}", answer.unwrap_or_else(|e| e)));
         });
     };
+
+    // While the camera is on, recognise one frame after another (each waits for the previous).
+    let camera = Camera::new();
+    Effect::new(move |_| {
+        if !camera.on.get() {
+            return;
+        }
+        spawn_local(async move {
+            while camera.on.get_untracked() {
+                let started = now_ms();
+                let answer = match camera.capture().await {
+                    Ok(bytes) => verdict(state, bytes, threshold.get_untracked()).await,
+                    Err(e) => Err(e),
+                };
+                let rate = 1000.0 / (now_ms() - started).max(1.0);
+                if camera.on.get_untracked() {
+                    set_live.set(match answer {
+                        Ok(answer) => format!("{answer} · {rate:.1} frames/s"),
+                        Err(e) => e,
+                    });
+                }
+                next_frame().await;
+            }
+            set_live.set(String::new());
+        });
+    });
+
     view! {
         <section class="card">
             <h2>"3. Recognise"</h2>
@@ -56,6 +90,11 @@ pub fn Recognise() -> impl IntoView {
                 </label>
             </div>
             <p class="big" data-testid="recognise-result">{move || if trained() { result.get() } else { "Train the model to recognise photos.".into() }}</p>
+            <Show when=trained>
+                <CameraView camera=camera>
+                    <span class="big" data-testid="live-result">{live}</span>
+                </CameraView>
+            </Show>
         </section>
     }
 }

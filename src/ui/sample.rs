@@ -81,7 +81,7 @@ async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSign
             let url = format!("sample/lfw5/{file}");
             let bytes = fetch::bytes_with_progress(&url, |_, _| {}).await?;
             let file_name = file.rsplit('/').next().unwrap_or(&file).to_string();
-            let photo = state.photo_from_bytes(file_name, &bytes).map_err(|e| format!("{file}: {e}"))?;
+            let photo = state.photo_from_bytes(file_name, &bytes).await.map_err(|e| format!("{file}: {e}"))?;
             state.add_photo(id, photo);
             done += 1;
         }

@@ -1,17 +1,21 @@
-//! Keeps the enrolled people (names, embeddings, small face thumbnails) in the browser's
-//! IndexedDB, so that they survive a reload. Nothing leaves the device.
+//! Keeps the enrolled people (names, embeddings, small face thumbnails) and the trained model in
+//! the browser's IndexedDB, so that they survive a reload. Nothing leaves the device.
 
 use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
+use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode};
 
-use super::{Person, Photo};
+use super::{Person, Photo, Report, Trained};
 
 const DATABASE: &str = "facelab";
-const STORE: &str = "people";
-const VERSION: u32 = 1;
+const PEOPLE: &str = "people";
+/// One record, under `MODEL_KEY`: the trained head, its class names and its test report.
+const MODEL: &str = "model";
+const MODEL_KEY: &str = "current";
+/// Version 2 added the model store.
+const VERSION: u32 = 2;
 
 fn describe(e: JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
@@ -22,6 +26,12 @@ fn describe(e: JsValue) -> String {
 
 /// Resolves when an IndexedDB request succeeds (with its result) or fails (with its error).
 async fn settle(request: &IdbRequest) -> Result<JsValue, String> {
+    if request.ready_state() == web_sys::IdbRequestReadyState::Done {
+        return match request.error() {
+            Ok(Some(e)) => Err(e.message()),
+            _ => request.result().map_err(describe),
+        };
+    }
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
         let ok = Closure::once_into_js(move || resolve.call0(&JsValue::NULL));
         let fail = Closure::once_into_js(move || reject.call0(&JsValue::NULL));
@@ -34,6 +44,26 @@ async fn settle(request: &IdbRequest) -> Result<JsValue, String> {
     }
 }
 
+/// Why storing failed, in words; a full quota is named as such.
+fn storage_error(error: Option<web_sys::DomException>) -> String {
+    match error {
+        Some(e) if e.name() == "QuotaExceededError" => "the browser's storage for this page is full".into(),
+        Some(e) => e.message(),
+        None => "storage request failed".into(),
+    }
+}
+
+/// Resolves when a write transaction has committed, or fails with the reason it aborted.
+async fn commit(transaction: &IdbTransaction) -> Result<(), String> {
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        let ok = Closure::once_into_js(move || resolve.call0(&JsValue::NULL));
+        let fail = Closure::once_into_js(move || reject.call0(&JsValue::NULL));
+        transaction.set_oncomplete(Some(ok.unchecked_ref()));
+        transaction.set_onabort(Some(fail.unchecked_ref()));
+    });
+    JsFuture::from(promise).await.map(|_| ()).map_err(|_| storage_error(transaction.error()))
+}
+
 async fn open() -> Result<IdbDatabase, String> {
     let factory = web_sys::window()
         .and_then(|w| w.indexed_db().ok().flatten())
@@ -42,8 +72,10 @@ async fn open() -> Result<IdbDatabase, String> {
     let upgrade = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
         let request: IdbOpenDbRequest = event.target().unwrap().unchecked_into();
         let db: IdbDatabase = request.result().unwrap().unchecked_into();
-        if !db.object_store_names().contains(STORE) {
-            let _ = db.create_object_store(STORE);
+        for store in [PEOPLE, MODEL] {
+            if !db.object_store_names().contains(store) {
+                let _ = db.create_object_store(store);
+            }
         }
     });
     request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
@@ -89,7 +121,7 @@ fn person_from_js(value: &JsValue) -> Option<Person> {
                 Some(Photo {
                     id: get(&p, "id").as_f64()? as u32,
                     file_name: get(&p, "file_name").as_string()?,
-                    thumbnail: super::thumbnail_url(&thumbnail_png),
+                    thumbnail: super::blob_url(&thumbnail_png),
                     thumbnail_png,
                     embedding: get(&p, "embedding").dyn_into::<Float32Array>().ok()?.to_vec(),
                 })
@@ -98,27 +130,60 @@ fn person_from_js(value: &JsValue) -> Option<Person> {
     })
 }
 
-/// Replaces what is stored with `people`.
-pub async fn save(people: &[Person]) -> Result<(), String> {
-    let db = open().await?;
-    let transaction = db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite).map_err(describe)?;
-    let store = transaction.object_store(STORE).map_err(describe)?;
-    // Requests of one transaction run in order and a failure aborts them all, so the last one
-    // settling tells about every one.
-    let mut last = store.clear().map_err(describe)?;
-    for person in people {
-        last = store.put_with_key(&person_to_js(person), &person.id.into()).map_err(describe)?;
+fn model_to_js(trained: &Trained) -> JsValue {
+    let object = Object::new();
+    let names: Array = trained.names.iter().map(|n| JsValue::from(n.as_str())).collect();
+    set(&object, "names", &names);
+    set(&object, "head", &Uint8Array::from(trained.head.as_slice()).into());
+    if let Some(report) = &trained.report {
+        set(&object, "report", &serde_json::to_string(report).unwrap_or_default().into());
     }
-    settle(&last).await.map(|_| ())
+    object.into()
 }
 
-/// Everyone stored, in the order they were added.
-pub async fn load() -> Result<Vec<Person>, String> {
+fn model_from_js(value: &JsValue) -> Option<Trained> {
+    let names = get(value, "names").dyn_into::<Array>().ok()?.iter().map(|n| n.as_string()).collect::<Option<_>>()?;
+    let head = get(value, "head").dyn_into::<Uint8Array>().ok()?.to_vec();
+    let report: Option<Report> = get(value, "report").as_string().and_then(|json| serde_json::from_str(&json).ok());
+    Some(Trained { names, head, report })
+}
+
+/// Replaces the stored people with `people`.
+pub async fn save_people(people: &[Person]) -> Result<(), String> {
     let db = open().await?;
-    let transaction = db.transaction_with_str(STORE).map_err(describe)?;
-    let store = transaction.object_store(STORE).map_err(describe)?;
-    let all: Array = settle(&store.get_all().map_err(describe)?).await?.unchecked_into();
+    let transaction = db.transaction_with_str_and_mode(PEOPLE, IdbTransactionMode::Readwrite).map_err(describe)?;
+    let store = transaction.object_store(PEOPLE).map_err(describe)?;
+    store.clear().map_err(describe)?;
+    for person in people {
+        store.put_with_key(&person_to_js(person), &person.id.into()).map_err(describe)?;
+    }
+    commit(&transaction).await
+}
+
+/// Replaces the stored model (or removes it).
+pub async fn save_model(trained: Option<&Trained>) -> Result<(), String> {
+    let db = open().await?;
+    let transaction = db.transaction_with_str_and_mode(MODEL, IdbTransactionMode::Readwrite).map_err(describe)?;
+    let store = transaction.object_store(MODEL).map_err(describe)?;
+    match trained {
+        Some(trained) => store.put_with_key(&model_to_js(trained), &MODEL_KEY.into()),
+        None => store.delete(&MODEL_KEY.into()),
+    }
+    .map_err(describe)?;
+    commit(&transaction).await
+}
+
+/// Everyone stored, in the order they were added, and the stored model.
+pub async fn load() -> Result<(Vec<Person>, Option<Trained>), String> {
+    let db = open().await?;
+    let names: Array = [PEOPLE, MODEL].into_iter().map(JsValue::from).collect();
+    let transaction = db.transaction_with_str_sequence(&names).map_err(describe)?;
+    // Both requests go out before either is awaited: the transaction must not end in between.
+    let people_request = transaction.object_store(PEOPLE).and_then(|s| s.get_all()).map_err(describe)?;
+    let model_request = transaction.object_store(MODEL).and_then(|s| s.get(&MODEL_KEY.into())).map_err(describe)?;
+    let all: Array = settle(&people_request).await?.unchecked_into();
+    let model = settle(&model_request).await?;
     let mut people: Vec<Person> = all.iter().filter_map(|v| person_from_js(&v)).collect();
     people.sort_by_key(|p| p.id);
-    Ok(people)
+    Ok((people, model_from_js(&model)))
 }

@@ -1,19 +1,13 @@
 //! Train and test: a per-person split, the dense head trained epoch by epoch in the page, then
 //! test accuracy, per-person accuracy and the confusion matrix as a heatmap.
 
-use facelab::head::{EpochStats, HeadConfig, Trainer};
+use facelab::compute::{Reply, Request, f32_bytes};
+use facelab::head::EpochStats;
 use facelab::metrics::{ConfusionMatrix, Split, stratified_split};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{AppState, Trained, next_frame};
-
-#[derive(Clone)]
-struct Report {
-    names: Vec<String>,
-    confusion: ConfusionMatrix,
-    train_photos: usize,
-}
+use super::{AppState, Report, Trained};
 
 #[component]
 pub fn Training() -> impl IntoView {
@@ -21,42 +15,53 @@ pub fn Training() -> impl IntoView {
     let (test_percent, set_test_percent) = signal(20.0f64);
     let (seed, set_seed) = signal(42u64);
     let (history, set_history) = signal(Vec::<EpochStats>::new());
-    let (report, set_report) = signal(None::<Report>);
     let (message, set_message) = signal(String::new());
     let (busy, set_busy) = signal(false);
+    let report = move || state.trained.get().and_then(|t| t.report);
 
     let train = move |_| {
-        let people: Vec<_> = state.people.get_untracked().into_iter().filter(|p| !p.photos.is_empty()).collect();
+        let all = state.people.get_untracked();
+        let (people, empty): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| !p.photos.is_empty());
         if people.len() < 2 {
-            set_message.set("enroll at least two people with photos first".into());
+            set_message.set("Enroll at least two people with photos first.".into());
             return;
         }
+        let skipped = if empty.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<_> = empty.iter().map(|p| p.name.as_str()).collect();
+            format!("Not in the model (no photos yet): {}. ", names.join(", "))
+        };
         let names: Vec<String> = people.iter().map(|p| p.name.clone()).collect();
         let (embeddings, labels): (Vec<Vec<f32>>, Vec<usize>) = people
             .iter()
             .enumerate()
             .flat_map(|(label, p)| p.photos.iter().map(move |photo| (photo.embedding.clone(), label)))
             .unzip();
-        let split = stratified_split(&labels, test_percent.get_untracked() / 100.0, seed.get_untracked());
+        let seed = seed.get_untracked();
+        let split = stratified_split(&labels, test_percent.get_untracked() / 100.0, seed);
+        let (train_x, train_y) = Split::pick(&embeddings, &labels, &split.train);
+        let (test_x, test_y) = Split::pick(&embeddings, &labels, &split.test);
         set_busy.set(true);
-        set_message.set(String::new());
+        set_message.set(skipped);
         set_history.set(Vec::new());
         spawn_local(async move {
-            let (train_x, train_y) = Split::pick(&embeddings, &labels, &split.train);
-            let (test_x, test_y) = Split::pick(&embeddings, &labels, &split.test);
-            let config = HeadConfig::new().with_seed(seed.get_untracked());
-            let device = state.device();
-            let mut trainer = Trainer::new(&config, &train_x, &train_y, names.len(), &device);
-            while !trainer.is_done() {
-                let stats = trainer.run_epoch();
-                set_history.update(|h| h.push(stats));
-                next_frame().await;
+            let request = Request::Train { labels: train_y, classes: names.len(), test_rows: test_x.len(), seed };
+            let rows = f32_bytes(&[train_x, test_x].concat());
+            let on_epoch = move |reply| {
+                if let Reply::Epoch(stats) = reply {
+                    set_history.update(|h| h.push(stats));
+                }
+            };
+            match state.call(request, &rows, on_epoch).await {
+                Ok((Reply::Trained { test_predictions }, head)) => {
+                    let confusion = ConfusionMatrix::new(names.len(), &test_y, &test_predictions);
+                    let report = Report { names: names.clone(), confusion, train_photos: split.train.len() };
+                    state.trained.set(Some(Trained { names, head, report: Some(report) }));
+                }
+                Ok((other, _)) => set_message.set(format!("unexpected reply {other:?}")),
+                Err(e) => set_message.set(format!("Training failed: {e}")),
             }
-            let head = trainer.finish();
-            let confusion = ConfusionMatrix::new(names.len(), &test_y, &head.predict(&test_x));
-            state.trained.set_value(Some(Trained { head, names: names.clone() }));
-            state.trained_version.update(|v| *v += 1);
-            set_report.set(Some(Report { names, confusion, train_photos: train_x.len() }));
             set_busy.set(false);
         });
     };
@@ -73,11 +78,14 @@ pub fn Training() -> impl IntoView {
                     <input type="number" min="0" data-testid="split-seed" prop:value=seed
                         on:change=move |ev| set_seed.set(event_target_value(&ev).parse().unwrap_or(42))/>
                 </label>
-                <button data-testid="train" disabled=move || busy.get() on:click=train>"Train"</button>
+                <button data-testid="train" disabled=move || busy.get() || !state.ready.get() on:click=train>"Train"</button>
             </div>
             <p class="error" data-testid="train-message">{message}</p>
             <EpochChart history=history/>
-            {move || report.get().map(|r| view! { <ReportView report=r/> })}
+            {move || report().map(|r| view! { <ReportView report=r/> })}
+            <Show when=move || state.trained.with(|t| t.as_ref().is_some_and(|t| t.report.is_none()))>
+                <p data-testid="test-accuracy">"The model was imported from a file; train again to see its test accuracy here."</p>
+            </Show>
         </section>
     }
 }

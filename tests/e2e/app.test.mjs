@@ -1,7 +1,8 @@
 // The built page in headless Chromium, as a user would drive it: the backbone loads, people are
 // enrolled from real LFW photos through the file inputs, the head is trained in the page, the
 // test accuracy and confusion matrix appear, a new photo is recognised, bad input gets a clear
-// message, and no request leaves the page's origin or carries a body.
+// message, everything survives a reload, an export imports back (bad files change nothing), and
+// no request leaves the page's origin or carries a body.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -47,6 +48,8 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     const status = page.getByTestId('backbone-status');
     await status.waitFor({ timeout: 120_000 });
     assert.match(await text(status), /Backbone: faceres .*Backend: CPU \(burn-flex/);
+    // Headless Chromium has no WebGPU adapter unless told to: the page says so and uses the CPU.
+    assert.match(await text(page.getByTestId('backend-note')), /WebGPU.*CPU/);
 
     const card = (name) => page.locator(`[data-testid=person][data-person="${name}"]`);
     const addPerson = async (name) => {
@@ -110,23 +113,55 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     await page.screenshot({ path: join(outputDir, 'trained.png'), fullPage: true });
 
     // Recognise photos that were not enrolled.
-    for (const [name, files] of [people[4], people[1]]) {
-      await page.getByTestId('recognise-input').setInputFiles(files[PER_PERSON + 1]);
+    const recognise = async (name, file) => {
+      await page.getByTestId('recognise-input').setInputFiles(file);
       await page.waitForFunction((f) => (document.querySelector('[data-testid=recognise-result]')?.textContent ?? '').startsWith(f),
-        files[PER_PERSON + 1].split('/').pop(), { timeout: 120_000 });
+        file.split('/').pop(), { timeout: 120_000 });
       assert.match(await text(page.getByTestId('recognise-result')), new RegExp(`: ${name} \\(\\d+\\.\\d% confident\\)`));
-    }
+    };
+    for (const [name, files] of [people[4], people[1]]) await recognise(name, files[PER_PERSON + 1]);
     await page.screenshot({ path: join(outputDir, 'recognised.png'), fullPage: true });
 
-    // Enrolled people survive a reload (IndexedDB), photo counts and all.
+    // Enrolled people and the trained model survive a reload (IndexedDB), and the weights come
+    // from the browser's cache instead of the network.
     await page.waitForTimeout(1500); // the debounced save
+    const beforeReload = requests.length;
     await page.reload();
     await page.getByTestId('storage-status').filter({ hasText: 'Restored' }).waitFor({ timeout: 60_000 });
-    assert.match(await text(page.getByTestId('storage-status')), new RegExp(`Restored ${people.length} people and ${people.length * PER_PERSON} photos`));
+    assert.match(await text(page.getByTestId('storage-status')),
+      new RegExp(`Restored ${people.length} people, ${people.length * PER_PERSON} photos and the trained model`));
     for (const [name] of people) {
       assert.match(await text(card(name).getByTestId('photo-count')), new RegExp(`${PER_PERSON} photo`));
     }
+    assert.equal(await text(page.getByTestId('test-accuracy')), accuracyText, 'the test report is restored');
     await status.waitFor({ timeout: 120_000 });
+    const weightRequests = requests.slice(beforeReload).filter((r) => r.url.endsWith('.safetensors'));
+    assert.deepEqual(weightRequests, [], 'weights downloaded again after a reload');
+    await recognise(people[2][0], people[2][1][PER_PERSON + 1]);
+
+    // Export, then bad imports change nothing, then delete everything, then import it back.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').click()]);
+    const exported = join(outputDir, 'facelab-export.json');
+    await download.saveAs(exported);
+    const exportBytes = await readFile(exported);
+    const archive = JSON.parse(exportBytes.toString('utf8'));
+    assert.equal(archive.version, 1);
+    assert.equal(archive.people.length, people.length);
+    const importFile = async (name, buffer, expected) => {
+      await page.getByTestId('import-input').setInputFiles({ name, mimeType: 'application/json', buffer });
+      await page.getByTestId('data-status').filter({ hasText: expected }).waitFor();
+    };
+    await importFile('cut.json', exportBytes.subarray(0, exportBytes.length / 2), /cut\.json was not imported: .*cut short.*Nothing was changed/);
+    await importFile('future.json', Buffer.from(JSON.stringify({ ...archive, version: 2 })), /future\.json.*version 2; this page reads version 1/);
+    await importFile('photo.json', await readFile(people[0][1][0]), /photo\.json.*not a facelab export/);
+    assert.equal(await page.getByTestId('person').count(), people.length, 'bad imports change nothing');
+    await page.getByTestId('delete-everything').click();
+    assert.equal(await page.getByTestId('person').count(), 0);
+    await importFile('facelab-export.json', exportBytes, new RegExp(`Imported ${people.length} people and ${people.length * PER_PERSON} photos, with the trained model`));
+    for (const [name] of people) {
+      assert.match(await text(card(name).getByTestId('photo-count')), new RegExp(`${PER_PERSON} photo`));
+    }
+    await recognise(people[3][0], people[3][1][PER_PERSON + 1]);
 
     // Speed per CPU backend in this page (a report, not an assertion).
     await page.getByTestId('backend-select').selectOption('ndarray');
@@ -160,6 +195,8 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     console.log(`faceres in headless Chromium (wasm, 1 thread): flex ${flex.toFixed(0)} ms/photo (mean of ${flexMs.length * PER_PERSON}), ndarray ${ndarrayMs} ms/photo (3), flex/ndarray ${(flex / ndarrayMs).toFixed(3)}`);
 
     assert.deepEqual(errors, []);
+    // The compute worker's own requests (its script) are among those recorded.
+    assert.ok(requests.some((r) => r.url.endsWith('/public/worker.js')), 'worker requests are recorded');
     const foreign = requests.filter((r) => new URL(r.url).origin !== origin && !/^(data|blob):/.test(r.url));
     assert.deepEqual(foreign, [], 'requests to another origin');
     const withBody = requests.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0));

@@ -35,11 +35,11 @@ export async function serveDist(dir = join(repoRoot, 'dist')) {
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }
 
-export async function launchChromium() {
+export async function launchChromium(extraFlags = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraFlags],
   });
 }
 

@@ -1,0 +1,205 @@
+//! Everything heavy the app does, behind one message protocol: load a backbone, embed a photo,
+//! train the head, recognise a photo. The page runs a `ComputeService` in a Web Worker and talks
+//! to it with `Request`/`Reply` (JSON) plus one byte buffer per message, so the UI thread never
+//! runs a backbone pass. Natively the same service runs in tests.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::backbone::{Backbone, BackboneId};
+use crate::head::{EpochStats, HeadConfig, TrainedHead};
+use crate::preprocess::RgbImage;
+
+/// Side of the face thumbnails the page shows and keeps.
+pub const THUMBNAIL_SIDE: usize = 64;
+
+/// Where the backbone runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Backend {
+    WebGpu,
+    Flex,
+    NdArray,
+}
+
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::WebGpu => "WebGPU (burn-wgpu)",
+            Self::Flex => "CPU (burn-flex, WebAssembly)",
+            Self::NdArray => "CPU (burn-ndarray, WebAssembly)",
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::WebGpu => "webgpu",
+            Self::Flex => "flex",
+            Self::NdArray => "ndarray",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        [Self::WebGpu, Self::Flex, Self::NdArray].into_iter().find(|b| b.key() == key)
+    }
+
+    /// A device of this backend; WebGPU asks the browser for an adapter (only in a browser).
+    pub async fn device(self) -> Result<Device, String> {
+        match self {
+            Self::Flex => Ok(Device::flex()),
+            // Deprecated in Burn 0.22; kept selectable to compare against.
+            #[allow(deprecated)]
+            Self::NdArray => Ok(Device::ndarray()),
+            Self::WebGpu => webgpu_device().await,
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+async fn webgpu_device() -> Result<Device, String> {
+    thread_local! {
+        // Burn's wgpu runtime is initialised once per worker; later loads reuse its device.
+        static DEVICE: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(device) = DEVICE.with_borrow(Clone::clone) {
+        return Ok(device);
+    }
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| format!("WebGPU is not available here ({e})"))?;
+    DEVICE.with_borrow_mut(|slot| *slot = Some(device.clone()));
+    Ok(device)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+async fn webgpu_device() -> Result<Device, String> {
+    Err("WebGPU is only used in the browser".into())
+}
+
+/// What the page asks of the worker. Bytes travel beside the request (see each variant).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Bytes: the backbone's converted weights.
+    Load { backbone: BackboneId, backend: Backend },
+    /// Bytes: an image file. Replies `Embedded` with the face thumbnail's PNG as bytes.
+    Embed,
+    /// Bytes: little-endian f32 embeddings, the training rows then `test_rows` test rows.
+    /// Replies `Epoch` per epoch, then `Trained` with the head's safetensors as bytes.
+    Train { labels: Vec<usize>, classes: usize, test_rows: usize, seed: u64 },
+    /// Bytes: a head saved earlier (`Trained`'s bytes), used for `Recognise` from now on.
+    SetHead,
+    /// Bytes: an image file.
+    Recognise,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    Loaded { backend: Backend },
+    Embedded { embedding: Vec<f32> },
+    Epoch(EpochStats),
+    Trained { test_predictions: Vec<usize> },
+    HeadSet,
+    Recognised { probabilities: Vec<f32> },
+    Failed { error: String },
+}
+
+impl Reply {
+    /// Whether this reply ends its request (progress replies do not).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Epoch(_))
+    }
+}
+
+pub fn f32_bytes(rows: &[Vec<f32>]) -> Vec<u8> {
+    rows.iter().flatten().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn f32_rows(bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>, String> {
+    if dim == 0 || bytes.len() % (4 * dim) != 0 {
+        return Err(format!("{} bytes are not rows of {dim} f32 values", bytes.len()));
+    }
+    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Ok(values.chunks_exact(dim).map(<[f32]>::to_vec).collect())
+}
+
+/// The worker's state: the loaded backbone and the current head.
+#[derive(Default)]
+pub struct ComputeService {
+    backbone: Option<Backbone>,
+    head: Option<TrainedHead>,
+}
+
+impl ComputeService {
+    /// Handles one request; `send` gets progress replies and, last, the final reply with its bytes.
+    pub async fn handle(&mut self, request: Request, bytes: Vec<u8>, mut send: impl FnMut(Reply, Vec<u8>)) {
+        let (reply, out) = match self.run(request, bytes, &mut send).await {
+            Ok(done) => done,
+            Err(error) => (Reply::Failed { error }, Vec::new()),
+        };
+        send(reply, out);
+    }
+
+    async fn run(&mut self, request: Request, bytes: Vec<u8>, send: &mut impl FnMut(Reply, Vec<u8>)) -> Result<(Reply, Vec<u8>), String> {
+        match request {
+            Request::Load { backbone, backend } => {
+                self.backbone = None;
+                let device = backend.device().await?;
+                let loaded = Backbone::from_safetensors(backbone, &bytes, &device).map_err(|e| e.to_string())?;
+                // One pass now, so that a backend that cannot run the network fails here, not on
+                // the user's first photo.
+                loaded.embed_async(&[RgbImage::new(8, 8, vec![128; 8 * 8 * 3])]).await?;
+                self.backbone = Some(loaded);
+                Ok((Reply::Loaded { backend }, Vec::new()))
+            }
+            Request::Embed => {
+                let (face, embedding) = self.embed(&bytes).await?;
+                let thumbnail = face.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_png();
+                Ok((Reply::Embedded { embedding }, thumbnail))
+            }
+            Request::Train { labels, classes, test_rows, seed } => {
+                let dim = self.backbone()?.spec.embedding_dim;
+                let rows = f32_rows(&bytes, dim)?;
+                if rows.len() != labels.len() + test_rows {
+                    return Err(format!("{} embeddings for {} labels and {test_rows} test rows", rows.len(), labels.len()));
+                }
+                if labels.is_empty() || labels.iter().any(|&l| l >= classes) {
+                    return Err("training needs photos labelled with the people enrolled".into());
+                }
+                let (train, test) = rows.split_at(labels.len());
+                // The head is small: the CPU trains it fast and the same on every machine.
+                let config = HeadConfig::new().with_seed(seed);
+                let head = config.train(train, &labels, classes, &Device::flex(), |stats| send(Reply::Epoch(stats.clone()), Vec::new()));
+                let test_predictions = head.predict(test);
+                let saved = head.to_safetensors()?;
+                self.head = Some(head);
+                Ok((Reply::Trained { test_predictions }, saved))
+            }
+            Request::SetHead => {
+                let head = TrainedHead::from_safetensors(&bytes, &Device::flex())?;
+                if head.sizes().0 != self.backbone()?.spec.embedding_dim {
+                    return Err("the saved model was trained on another backbone's embeddings".into());
+                }
+                self.head = Some(head);
+                Ok((Reply::HeadSet, Vec::new()))
+            }
+            Request::Recognise => {
+                let (_, embedding) = self.embed(&bytes).await?;
+                let head = self.head.as_ref().ok_or("train the model first")?;
+                let probabilities = head.predict_proba(&[embedding]).remove(0);
+                Ok((Reply::Recognised { probabilities }, Vec::new()))
+            }
+        }
+    }
+
+    fn backbone(&self) -> Result<&Backbone, String> {
+        self.backbone.as_ref().ok_or_else(|| "the backbone is not loaded yet".to_string())
+    }
+
+    /// Decodes an image file, crops the face and embeds it.
+    async fn embed(&self, bytes: &[u8]) -> Result<(RgbImage, Vec<f32>), String> {
+        let backbone = self.backbone()?;
+        let face = RgbImage::decode(bytes).map_err(|e| e.to_string())?.face_crop();
+        let embedding = backbone.embed_async(std::slice::from_ref(&face)).await?.remove(0);
+        Ok((face, embedding))
+    }
+}

@@ -1,0 +1,92 @@
+//! The worker's protocol, natively: the page's sequence of requests (load, embed, train, recognise,
+//! restore a saved head) on real weights and real LFW photos, and the replies to bad input.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use facelab::backbone::{BackboneId, FACERES};
+use facelab::compute::{Backend, ComputeService, Reply, Request, f32_bytes};
+use facelab::dataset::{data_root, require, weights_dir};
+
+/// The CPU backends finish every future at once; nothing here waits on I/O.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+/// Sends a request; returns the progress replies and the final reply with its bytes.
+fn ask(service: &mut ComputeService, request: Request, bytes: Vec<u8>) -> (Vec<Reply>, Reply, Vec<u8>) {
+    let mut replies = Vec::new();
+    block_on(service.handle(request, bytes, |reply, out| replies.push((reply, out))));
+    let (last, out) = replies.pop().expect("a final reply");
+    assert!(last.is_final() && replies.iter().all(|(r, _)| !r.is_final()));
+    (replies.into_iter().map(|(r, _)| r).collect(), last, out)
+}
+
+fn photo(person: &str, number: usize) -> Vec<u8> {
+    let lfw = require(&data_root().join("lfw5/lfw"), "the LFW-5 data (shared/data/lfw5) belongs here; set FACELAB_DATA")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::read(lfw.join(person).join(format!("{person}_{number:04}.jpg"))).unwrap()
+}
+
+#[test]
+fn the_pages_requests_on_real_photos() {
+    let weights = std::fs::read(weights_dir().join(FACERES.weights_file))
+        .expect("faceres weights: run `cargo run --release --bin weights -- fetch`");
+    let mut service = ComputeService::default();
+
+    let (_, reply, _) = ask(&mut service, Request::Embed, photo("Tony_Blair", 1));
+    assert_eq!(reply, Reply::Failed { error: "the backbone is not loaded yet".into() });
+    let (_, reply, _) = ask(&mut service, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::WebGpu }, weights.clone());
+    assert!(matches!(reply, Reply::Failed { error } if error.contains("WebGPU")), "natively there is no WebGPU");
+    let (_, reply, _) = ask(&mut service, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::Flex }, weights);
+    assert_eq!(reply, Reply::Loaded { backend: Backend::Flex });
+
+    let people = ["Colin_Powell", "Tony_Blair"];
+    let mut rows = Vec::new();
+    for person in people {
+        for number in 1..=6 {
+            let (_, reply, thumbnail) = ask(&mut service, Request::Embed, photo(person, number));
+            let Reply::Embedded { embedding } = reply else { panic!("{person} {number}: {reply:?}") };
+            assert_eq!(embedding.len(), 1024);
+            assert!(thumbnail.starts_with(b"\x89PNG"));
+            rows.push(embedding);
+        }
+    }
+    // Photos 1-5 of each train, photo 6 of each tests.
+    let train: Vec<Vec<f32>> = [&rows[0..5], &rows[6..11]].concat();
+    let test = vec![rows[5].clone(), rows[11].clone()];
+    let labels = [vec![0; 5], vec![1; 5]].concat();
+    let request = Request::Train { labels, classes: 2, test_rows: 2, seed: 42 };
+    let (epochs, reply, saved_head) = ask(&mut service, request, f32_bytes(&[train, test].concat()));
+    assert_eq!(epochs.len(), 10);
+    assert_eq!(reply, Reply::Trained { test_predictions: vec![0, 1] });
+
+    let recognise = |service: &mut ComputeService| {
+        let (_, reply, _) = ask(service, Request::Recognise, photo("Tony_Blair", 7));
+        let Reply::Recognised { probabilities } = reply else { panic!("{reply:?}") };
+        probabilities
+    };
+    let before = recognise(&mut service);
+    assert!(before[1] > 0.5, "an unseen Blair photo is Blair: {before:?}");
+
+    // A fresh worker (a reload) gets the saved head and answers the same.
+    let mut restored = ComputeService::default();
+    let weights = std::fs::read(weights_dir().join(FACERES.weights_file)).unwrap();
+    ask(&mut restored, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::Flex }, weights);
+    assert_eq!(ask(&mut restored, Request::SetHead, saved_head).1, Reply::HeadSet);
+    assert_eq!(recognise(&mut restored), before);
+
+    for (bytes, expected) in [(b"not an image".to_vec(), "image"), (Vec::new(), "image")] {
+        let (_, reply, _) = ask(&mut service, Request::Embed, bytes);
+        assert!(matches!(&reply, Reply::Failed { error } if error.contains(expected)), "{reply:?}");
+    }
+    let (_, reply, _) = ask(&mut service, Request::SetHead, b"garbage".to_vec());
+    assert!(matches!(reply, Reply::Failed { .. }));
+}
