@@ -63,10 +63,15 @@ async fn webgpu_device() -> Result<Device, String> {
     if let Some(device) = DEVICE.with_borrow(Clone::clone) {
         return Ok(device);
     }
-    let device = Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| format!("WebGPU is not available here ({e})"))?;
+    let device = Device::wgpu_options().init_async().await.map_err(|e| {
+        let why = e.to_string();
+        // wgpu's own text lists every native API it did not try; the gist is enough here.
+        if why.contains("No adapter") || why.contains("no adapters") {
+            "the browser offers no WebGPU adapter".to_string()
+        } else {
+            format!("WebGPU could not start: {why}")
+        }
+    })?;
     DEVICE.with_borrow_mut(|slot| *slot = Some(device.clone()));
     Ok(device)
 }

@@ -4,6 +4,8 @@
 //! software adapter, and the head trains and is scored in the browser.
 #![cfg(target_arch = "wasm32")]
 
+mod common;
+
 use burn::tensor::Device;
 use facelab::backbone::{Backbone, BackboneId};
 use facelab::compute::Backend;
@@ -11,6 +13,8 @@ use facelab::head::HeadConfig;
 use facelab::metrics::{ConfusionMatrix, Split, stratified_split};
 use facelab::preprocess::RgbImage;
 use wasm_bindgen_test::*;
+
+use common::{cosine, max_abs_diff};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -36,16 +40,6 @@ fn reference(person_photo: &str) -> Vec<f32> {
 
 fn inputs() -> Vec<RgbImage> {
     INPUTS.iter().map(|(_, png)| RgbImage::decode(png).unwrap()).collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[wasm_bindgen_test]

@@ -1,10 +1,14 @@
 //! Numerical parity with an independent implementation (onnxruntime over the original weights):
 //! `../shared/testvectors/vectors.json` holds its inputs and embeddings for three LFW photos.
 
+mod common;
+
 use burn::tensor::Device;
 use facelab::backbone::{Backbone, BackboneId};
 use facelab::dataset::{data_root, load_backbone, require, testvectors_root};
 use facelab::preprocess::RgbImage;
+
+use common::{cosine, max_abs_diff};
 
 struct Reference {
     /// `lfw5/lfw/Person/Person_NNNN.jpg`, relative to the data root.
@@ -51,16 +55,6 @@ fn references() -> Vec<Reference> {
 fn read_png(path: &str) -> RgbImage {
     let bytes = std::fs::read(testvectors_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
     RgbImage::decode(&bytes).unwrap()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 fn reference_key(id: BackboneId) -> &'static str {

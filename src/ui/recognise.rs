@@ -12,20 +12,18 @@ use super::{AppState, fetch, next_frame, now_ms};
 
 /// "Name (87.5% confident)" or "unknown (closest: Name, 41.0%)".
 async fn verdict(state: AppState, bytes: Vec<u8>, threshold: f64) -> Result<String, String> {
-    {
-        let names = state.trained.get_untracked().ok_or("train the model first")?.names;
-        let (Reply::Recognised { probabilities }, _) = state.call(Request::Recognise, &bytes, |_| {}).await? else {
-            return Err("unexpected reply".into());
-        };
-        let best = argmax(&probabilities);
-        let confidence = 100.0 * probabilities[best] as f64;
-        let name = names.get(best).ok_or("the model and its names disagree: train again")?;
-        Ok(if confidence >= threshold {
-            format!("{name} ({confidence:.1}% confident)")
-        } else {
-            format!("unknown (closest: {name}, {confidence:.1}%)")
-        })
-    }
+    let names = state.trained.get_untracked().ok_or("train the model first")?.names;
+    let (Reply::Recognised { probabilities }, _) = state.call(Request::Recognise, &bytes, |_| {}).await? else {
+        return Err("unexpected reply".into());
+    };
+    let best = argmax(&probabilities);
+    let confidence = 100.0 * probabilities[best] as f64;
+    let name = names.get(best).ok_or("the model and its names disagree: train again")?;
+    Ok(if confidence >= threshold {
+        format!("{name} ({confidence:.1}% confident)")
+    } else {
+        format!("unknown (closest: {name}, {confidence:.1}%)")
+    })
 }
 
 #[component]
@@ -35,10 +33,7 @@ pub fn Recognise() -> impl IntoView {
     let (result, set_result) = signal(String::new());
     let (live, set_live) = signal(String::new());
     let trained = move || state.trained.with(Option::is_some) && state.ready.get();
-    let on_photo = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
-        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
-        input.set_value("");
+    let recognise_file = move |file: web_sys::File| {
         spawn_local(async move {
             let name = file.name();
             let answer = match fetch::file_bytes(&file).await {
@@ -47,6 +42,21 @@ pub fn Recognise() -> impl IntoView {
             };
             set_result.set(format!("{name}: {}", answer.unwrap_or_else(|e| e)));
         });
+    };
+    let on_photo = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+            recognise_file(file);
+        }
+        input.set_value("");
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        if let Some(file) = ev.data_transfer().and_then(|t| t.files()).and_then(|files| files.get(0))
+            && trained()
+        {
+            recognise_file(file);
+        }
     };
 
     // While the camera is on, recognise one frame after another (each waits for the previous).
@@ -76,10 +86,10 @@ pub fn Recognise() -> impl IntoView {
     });
 
     view! {
-        <section class="card">
+        <section class="card" data-testid="recognise" on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>
             <h2>"3. Recognise"</h2>
             <div class="row">
-                <label class="button">"Choose a photo"
+                <label class="button">"Choose a photo (or drop it here)"
                     <input type="file" accept="image/*" class="hidden" data-testid="recognise-input"
                         disabled=move || !trained() on:change=on_photo/>
                 </label>
