@@ -335,7 +335,10 @@ pub fn convert(id: BackboneId, tensors: &SourceTensors, topology: Option<&serde_
 /// The converted tensors must be exactly the network's parameters, with the same shapes.
 fn check_against_network(id: BackboneId, converted: &[NamedTensor]) -> Result<(), ConvertError> {
     let network = Network::init(id, &burn::tensor::Device::flex());
-    let mut expected = network.parameter_shapes();
+    check_shapes(network.parameter_shapes(), converted)
+}
+
+fn check_shapes(mut expected: Vec<(String, Vec<usize>)>, converted: &[NamedTensor]) -> Result<(), ConvertError> {
     let mut produced: Vec<(String, Vec<usize>)> = converted.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
     expected.sort();
     produced.sort();
@@ -345,6 +348,37 @@ fn check_against_network(id: BackboneId, converted: &[NamedTensor]) -> Result<()
         return err(format!("converted tensors do not match the network: missing {missing:?}, unexpected {extra:?}"));
     }
     Ok(())
+}
+
+/// BlazeFace from its ONNX file: the Conv nodes in graph order are the stem, each block's
+/// depthwise and pointwise convolutions, then the four heads (told apart by their outputs).
+/// ONNX kernels are already OIHW; nothing is folded.
+pub fn convert_blazeface(onnx_bytes: &[u8]) -> Result<Vec<NamedTensor>, ConvertError> {
+    let model = crate::onnx::read(onnx_bytes).map_err(ConvertError)?;
+    let blocks = (model.convs.len().saturating_sub(5)) / 2;
+    let mut out = Vec::new();
+    for (i, node) in model.convs.iter().enumerate() {
+        let (dims, values) = model.tensors.get(&node.weight).ok_or_else(|| ConvertError(format!("no weights {}", node.weight)))?;
+        let path = match i {
+            0 => "stem".to_string(),
+            i if i <= 2 * blocks => format!("blocks.{}.{}", (i - 1) / 2, if i % 2 == 1 { "depthwise" } else { "pointwise" }),
+            _ => match dims[0] {
+                2 => "fine_scores",
+                32 => "fine_boxes",
+                6 => "coarse_scores",
+                96 => "coarse_boxes",
+                other => return err(format!("unexpected head with {other} outputs")),
+            }
+            .to_string(),
+        };
+        out.push(NamedTensor { name: format!("{path}.weight"), shape: dims.clone(), values: values.clone() });
+        if let Some(bias) = &node.bias {
+            let (dims, values) = model.tensors.get(bias).ok_or_else(|| ConvertError(format!("no bias {bias}")))?;
+            out.push(NamedTensor { name: format!("{path}.bias"), shape: dims.clone(), values: values.clone() });
+        }
+    }
+    check_shapes(crate::detector::Detector::parameter_shapes(&burn::tensor::Device::flex()), &out)?;
+    Ok(out)
 }
 
 /// Source tensors as keras-vggface's `rcmalli_vggface_tf_notop_resnet50.h5` holds them: every

@@ -54,6 +54,14 @@ pub fn load_backbone(id: BackboneId, device: &burn::tensor::Device) -> Result<Ba
     Backbone::from_safetensors(id, &bytes, device).map_err(|e| e.to_string())
 }
 
+/// Loads the converted face detector from the weights folder.
+pub fn load_detector(device: &burn::tensor::Device) -> Result<crate::detector::Detector, String> {
+    let spec = &crate::detector::DETECTOR;
+    let path = require(&weights_dir().join(spec.weights_file), "run `cargo run --release --bin weights -- fetch` to fetch and convert the face detector")?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::detector::Detector::from_safetensors(&bytes, device)
+}
+
 /// Photos of several people: `items` pairs each photo with an index into `names`.
 #[derive(Debug, Clone)]
 pub struct LabeledPhotos {

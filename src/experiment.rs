@@ -21,6 +21,21 @@ pub fn face_crops(paths: &[std::path::PathBuf]) -> Result<Vec<RgbImage>, String>
         .collect()
 }
 
+/// Decodes each photo and crops the face the detector finds nearest its centre (`None` where
+/// it finds none): the reference experiment without the reference crop.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn detected_face_crops(paths: &[std::path::PathBuf], detector: &crate::detector::Detector) -> Result<Vec<Option<RgbImage>>, String> {
+    paths
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let photo = RgbImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            let faces = detector.detect_now(&photo);
+            Ok(crate::detector::Face::central(&faces, photo.width, photo.height).map(|face| face.backbone_crop(&photo)))
+        })
+        .collect()
+}
+
 /// One embedding per face, computed in batches of `batch`.
 pub fn embed_all(backbone: &Backbone, faces: &[RgbImage], batch: usize) -> Vec<Vec<f32>> {
     faces.chunks(batch.max(1)).flat_map(|chunk| backbone.embed(chunk)).collect()

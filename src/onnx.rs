@@ -1,0 +1,168 @@
+//! Just enough of ONNX's protobuf to read a model's weights (float initializers) and its Conv
+//! nodes in graph order, for the weights tool. No operator is run from here.
+
+use std::collections::HashMap;
+
+/// A Conv node: its weight and (optional) bias initializer names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvNode {
+    pub weight: String,
+    pub bias: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct OnnxModel {
+    /// Float initializers: name -> (dims, values).
+    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    pub convs: Vec<ConvNode>,
+}
+
+/// A protobuf field: its number and its value (varint, or the bytes of a length-delimited or
+/// fixed-size field).
+enum Value<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.bytes.get(self.at).ok_or("protobuf: varint runs past the end")?;
+            self.at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("protobuf: varint too long".into())
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or("protobuf: field runs past the end")?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn next(&mut self) -> Result<Option<(u64, Value<'a>)>, String> {
+        if self.at >= self.bytes.len() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let value = match key & 7 {
+            0 => Value::Varint(self.varint()?),
+            1 => Value::Bytes(self.take(8)?),
+            2 => {
+                let n = self.varint()? as usize;
+                Value::Bytes(self.take(n)?)
+            }
+            5 => Value::Bytes(self.take(4)?),
+            other => return Err(format!("protobuf: unsupported wire type {other}")),
+        };
+        Ok(Some((key >> 3, value)))
+    }
+}
+
+/// Every field of a message, in order.
+fn fields(bytes: &[u8]) -> Result<Vec<(u64, Value<'_>)>, String> {
+    let mut reader = Reader::new(bytes);
+    let mut out = Vec::new();
+    while let Some(field) = reader.next()? {
+        out.push(field);
+    }
+    Ok(out)
+}
+
+fn text(bytes: &[u8]) -> Result<String, String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| "ONNX: a name is not UTF-8".to_string())
+}
+
+/// Packed (or single) varints.
+fn push_varints(value: &Value, out: &mut Vec<u64>) -> Result<(), String> {
+    match value {
+        Value::Varint(v) => out.push(*v),
+        Value::Bytes(bytes) => {
+            let mut reader = Reader::new(bytes);
+            while reader.at < bytes.len() {
+                out.push(reader.varint()?);
+            }
+        }
+    }
+    Ok(())
+}
+
+const FLOAT: u64 = 1;
+
+/// A TensorProto; `None` for non-float tensors (shapes and the like).
+fn tensor(bytes: &[u8]) -> Result<Option<(String, Vec<usize>, Vec<f32>)>, String> {
+    let (mut name, mut dims, mut data_type, mut values) = (String::new(), Vec::new(), 0, Vec::new());
+    for (field, value) in fields(bytes)? {
+        match (field, &value) {
+            (1, _) => push_varints(&value, &mut dims)?,
+            (2, Value::Varint(t)) => data_type = *t,
+            (4, Value::Bytes(b)) | (9, Value::Bytes(b)) => {
+                values.extend(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            }
+            (8, Value::Bytes(b)) => name = text(b)?,
+            _ => {}
+        }
+    }
+    if data_type != FLOAT {
+        return Ok(None);
+    }
+    let dims: Vec<usize> = dims.into_iter().map(|d| d as usize).collect();
+    if dims.iter().product::<usize>() != values.len() {
+        return Err(format!("ONNX: {name} has {} values for shape {dims:?}", values.len()));
+    }
+    Ok(Some((name, dims, values)))
+}
+
+fn node(bytes: &[u8]) -> Result<Option<ConvNode>, String> {
+    let (mut inputs, mut op) = (Vec::new(), String::new());
+    for (field, value) in fields(bytes)? {
+        match (field, value) {
+            (1, Value::Bytes(b)) => inputs.push(text(b)?),
+            (4, Value::Bytes(b)) => op = text(b)?,
+            _ => {}
+        }
+    }
+    if op != "Conv" {
+        return Ok(None);
+    }
+    let weight = inputs.get(1).cloned().ok_or("ONNX: a Conv node without weights")?;
+    Ok(Some(ConvNode { weight, bias: inputs.get(2).cloned() }))
+}
+
+/// Reads a model file: its float initializers and its Conv nodes in graph order.
+pub fn read(bytes: &[u8]) -> Result<OnnxModel, String> {
+    let graph = fields(bytes)?
+        .into_iter()
+        .find_map(|(field, value)| match (field, value) {
+            (7, Value::Bytes(b)) => Some(b),
+            _ => None,
+        })
+        .ok_or("not an ONNX model (no graph)")?;
+    let mut model = OnnxModel::default();
+    for (field, value) in fields(graph)? {
+        match (field, value) {
+            (1, Value::Bytes(b)) => model.convs.extend(node(b)?),
+            (5, Value::Bytes(b)) => {
+                if let Some((name, dims, values)) = tensor(b)? {
+                    model.tensors.insert(name, (dims, values));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(model)
+}
