@@ -7,6 +7,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::backbone::{Backbone, BackboneId};
+use crate::detector::{Detector, Face};
 use crate::head::{EpochStats, HeadConfig, TrainedHead};
 use crate::preprocess::RgbImage;
 
@@ -81,30 +82,63 @@ async fn webgpu_device() -> Result<Device, String> {
     Err("WebGPU is only used in the browser".into())
 }
 
+/// How a photo becomes the face crops the backbone sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Crop {
+    /// Every face the detector finds (falls back to `Reference` while no detector is loaded).
+    Detect,
+    /// Only the detected face nearest the centre (LFW's subject).
+    DetectCentral,
+    /// The reference experiment's fixed crop (LFW rows/cols 60..188, else the centred square).
+    Reference,
+}
+
 /// What the page asks of the worker. Bytes travel beside the request (see each variant).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Bytes: the backbone's converted weights.
     Load { backbone: BackboneId, backend: Backend },
-    /// Bytes: an image file. Replies `Embedded` with the face thumbnail's PNG as bytes.
-    Embed,
+    /// Bytes: the face detector's converted weights; it runs on the backbone's backend.
+    LoadDetector,
+    /// Bytes: an image file. Replies `Embedded`, one entry per face.
+    Embed { crop: Crop },
     /// Bytes: little-endian f32 embeddings, the training rows then `test_rows` test rows.
     /// Replies `Epoch` per epoch, then `Trained` with the head's safetensors as bytes.
     Train { labels: Vec<usize>, classes: usize, test_rows: usize, seed: u64 },
     /// Bytes: a head saved earlier (`Trained`'s bytes), used for `Recognise` from now on.
     SetHead,
-    /// Bytes: an image file.
+    /// Bytes: an image file. Replies `Recognised`, one entry per face.
     Recognise,
+}
+
+/// A face in a photo and what the backbone made of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddedFace {
+    /// Left, top, width, height in the photo's pixels.
+    pub bbox: [f32; 4],
+    /// The detector's confidence (1 for a fixed crop).
+    pub score: f32,
+    pub embedding: Vec<f32>,
+    /// A small PNG of the crop the backbone saw.
+    pub thumbnail_png: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecognisedFace {
+    pub bbox: [f32; 4],
+    pub probabilities: Vec<f32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
     Loaded { backend: Backend },
-    Embedded { embedding: Vec<f32> },
+    DetectorLoaded,
+    /// The photo's size and its faces, largest first.
+    Embedded { width: usize, height: usize, faces: Vec<EmbeddedFace> },
     Epoch(EpochStats),
     Trained { test_predictions: Vec<usize> },
     HeadSet,
-    Recognised { probabilities: Vec<f32> },
+    Recognised { width: usize, height: usize, faces: Vec<RecognisedFace> },
     Failed { error: String },
 }
 
@@ -127,12 +161,19 @@ fn f32_rows(bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>, String> {
     Ok(values.chunks_exact(dim).map(<[f32]>::to_vec).collect())
 }
 
-/// The worker's state: the loaded backbone and the current head.
+/// The worker's state: the loaded backbone, detector and current head.
 #[derive(Default)]
 pub struct ComputeService {
     backbone: Option<Backbone>,
+    detector: Option<Detector>,
     head: Option<TrainedHead>,
+    device: Option<Device>,
 }
+
+/// Faces the backbone should see in a photo: (box, score, crop).
+type Crops = Vec<([f32; 4], f32, RgbImage)>;
+
+pub const NO_FACE: &str = "no face found in this photo: use one where a face is clearly visible";
 
 impl ComputeService {
     /// Handles one request; `send` gets progress replies and, last, the final reply with its bytes.
@@ -148,18 +189,36 @@ impl ComputeService {
         match request {
             Request::Load { backbone, backend } => {
                 self.backbone = None;
+                self.detector = None;
                 let device = backend.device().await?;
                 let loaded = Backbone::from_safetensors(backbone, &bytes, &device).map_err(|e| e.to_string())?;
                 // One pass now, so that a backend that cannot run the network fails here, not on
                 // the user's first photo.
                 loaded.embed_async(&[RgbImage::new(8, 8, vec![128; 8 * 8 * 3])]).await?;
                 self.backbone = Some(loaded);
+                self.device = Some(device);
                 Ok((Reply::Loaded { backend }, Vec::new()))
             }
-            Request::Embed => {
-                let (face, embedding) = self.embed(&bytes).await?;
-                let thumbnail = face.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_png();
-                Ok((Reply::Embedded { embedding }, thumbnail))
+            Request::LoadDetector => {
+                let device = self.device.clone().ok_or("load the backbone first")?;
+                self.detector = Some(Detector::from_safetensors(&bytes, &device)?);
+                Ok((Reply::DetectorLoaded, Vec::new()))
+            }
+            Request::Embed { crop } => {
+                let (image, crops) = self.faces(&bytes, crop).await?;
+                let images: Vec<RgbImage> = crops.iter().map(|(_, _, face)| face.clone()).collect();
+                let embeddings = self.backbone()?.embed_async(&images).await?;
+                let faces = crops
+                    .into_iter()
+                    .zip(embeddings)
+                    .map(|((bbox, score, face), embedding)| EmbeddedFace {
+                        bbox,
+                        score,
+                        embedding,
+                        thumbnail_png: face.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_png(),
+                    })
+                    .collect();
+                Ok((Reply::Embedded { width: image.width, height: image.height, faces }, Vec::new()))
             }
             Request::Train { labels, classes, test_rows, seed } => {
                 let dim = self.backbone()?.spec.embedding_dim;
@@ -188,10 +247,12 @@ impl ComputeService {
                 Ok((Reply::HeadSet, Vec::new()))
             }
             Request::Recognise => {
-                let (_, embedding) = self.embed(&bytes).await?;
                 let head = self.head.as_ref().ok_or("train the model first")?;
-                let probabilities = head.predict_proba(&[embedding]).remove(0);
-                Ok((Reply::Recognised { probabilities }, Vec::new()))
+                let (image, crops) = self.faces(&bytes, Crop::Detect).await?;
+                let images: Vec<RgbImage> = crops.iter().map(|(_, _, face)| face.clone()).collect();
+                let probabilities = head.predict_proba(&self.backbone()?.embed_async(&images).await?);
+                let faces = crops.iter().zip(probabilities).map(|((bbox, _, _), probabilities)| RecognisedFace { bbox: *bbox, probabilities }).collect();
+                Ok((Reply::Recognised { width: image.width, height: image.height, faces }, Vec::new()))
             }
         }
     }
@@ -200,11 +261,30 @@ impl ComputeService {
         self.backbone.as_ref().ok_or_else(|| "the backbone is not loaded yet".to_string())
     }
 
-    /// Decodes an image file, crops the face and embeds it.
-    async fn embed(&self, bytes: &[u8]) -> Result<(RgbImage, Vec<f32>), String> {
-        let backbone = self.backbone()?;
-        let face = RgbImage::decode(bytes).map_err(|e| e.to_string())?.face_crop();
-        let embedding = backbone.embed_async(std::slice::from_ref(&face)).await?.remove(0);
-        Ok((face, embedding))
+    /// Decodes an image file and crops the faces in it as `crop` says.
+    async fn faces(&self, bytes: &[u8], crop: Crop) -> Result<(RgbImage, Crops), String> {
+        let image = RgbImage::decode(bytes).map_err(|e| e.to_string())?;
+        let detector = self.detector.as_ref().filter(|_| crop != Crop::Reference);
+        let crops: Crops = match detector {
+            Some(detector) => {
+                let mut faces = detector.detect(&image).await?;
+                if crop == Crop::DetectCentral {
+                    faces = Face::central(&faces, image.width, image.height).into_iter().cloned().collect();
+                }
+                // Largest first: in a photo of someone, they are usually the largest face.
+                faces.sort_by(|a, b| (b.bbox[2] * b.bbox[3]).total_cmp(&(a.bbox[2] * a.bbox[3])));
+                faces.iter().map(|f| (f.bbox, f.score, f.backbone_crop(&image))).collect()
+            }
+            None => {
+                let face = image.face_crop();
+                let side = face.width as f32;
+                let (left, top) = ((image.width as f32 - side) / 2.0, (image.height as f32 - side) / 2.0);
+                vec![([left, top, side, side], 1.0, face)]
+            }
+        };
+        if crops.is_empty() {
+            return Err(NO_FACE.into());
+        }
+        Ok((image, crops))
     }
 }

@@ -1,12 +1,15 @@
-//! The worker's protocol, natively: the page's sequence of requests (load, embed, train, recognise,
-//! restore a saved head) on real weights and real LFW photos, and the replies to bad input.
+//! The worker's protocol, natively: the page's sequence of requests (load, detect and embed,
+//! train, recognise, restore a saved head) on real weights and real LFW photos, and the replies to
+//! bad input and to photos without a face.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use facelab::backbone::{BackboneId, FACERES};
-use facelab::compute::{Backend, ComputeService, Reply, Request, f32_bytes};
+use facelab::compute::{Backend, Crop, ComputeService, NO_FACE, Reply, Request, f32_bytes};
+use facelab::detector::DETECTOR;
+use facelab::preprocess::RgbImage;
 use facelab::dataset::{data_root, require, weights_dir};
 
 /// The CPU backends finish every future at once; nothing here waits on I/O.
@@ -41,22 +44,27 @@ fn the_pages_requests_on_real_photos() {
         .expect("faceres weights: run `cargo run --release --bin weights -- fetch`");
     let mut service = ComputeService::default();
 
-    let (_, reply, _) = ask(&mut service, Request::Embed, photo("Tony_Blair", 1));
+    let embed = Request::Embed { crop: Crop::Detect };
+    let (_, reply, _) = ask(&mut service, embed.clone(), photo("Tony_Blair", 1));
     assert_eq!(reply, Reply::Failed { error: "the backbone is not loaded yet".into() });
     let (_, reply, _) = ask(&mut service, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::WebGpu }, weights.clone());
     assert!(matches!(reply, Reply::Failed { error } if error.contains("WebGPU")), "natively there is no WebGPU");
     let (_, reply, _) = ask(&mut service, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::Flex }, weights);
     assert_eq!(reply, Reply::Loaded { backend: Backend::Flex });
+    let detector = std::fs::read(weights_dir().join(DETECTOR.weights_file)).expect("detector weights: run the weights tool");
+    assert_eq!(ask(&mut service, Request::LoadDetector, detector.clone()).1, Reply::DetectorLoaded);
 
     let people = ["Colin_Powell", "Tony_Blair"];
     let mut rows = Vec::new();
     for person in people {
         for number in 1..=6 {
-            let (_, reply, thumbnail) = ask(&mut service, Request::Embed, photo(person, number));
-            let Reply::Embedded { embedding } = reply else { panic!("{person} {number}: {reply:?}") };
-            assert_eq!(embedding.len(), 1024);
-            assert!(thumbnail.starts_with(b"\x89PNG"));
-            rows.push(embedding);
+            let (_, reply, _) = ask(&mut service, Request::Embed { crop: Crop::DetectCentral }, photo(person, number));
+            let Reply::Embedded { width: 250, height: 250, mut faces } = reply else { panic!("{person} {number}: {reply:?}") };
+            assert_eq!(faces.len(), 1, "the central face only");
+            let face = faces.remove(0);
+            assert_eq!(face.embedding.len(), 1024);
+            assert!(face.thumbnail_png.starts_with(b"\x89PNG") && face.score > 0.75);
+            rows.push(face.embedding);
         }
     }
     // Photos 1-5 of each train, photo 6 of each tests.
@@ -70,8 +78,9 @@ fn the_pages_requests_on_real_photos() {
 
     let recognise = |service: &mut ComputeService| {
         let (_, reply, _) = ask(service, Request::Recognise, photo("Tony_Blair", 7));
-        let Reply::Recognised { probabilities } = reply else { panic!("{reply:?}") };
-        probabilities
+        let Reply::Recognised { faces, .. } = reply else { panic!("{reply:?}") };
+        let central = faces.iter().min_by(|a, b| (a.bbox[0] - 100.0).abs().total_cmp(&(b.bbox[0] - 100.0).abs())).unwrap();
+        central.probabilities.clone()
     };
     let before = recognise(&mut service);
     assert!(before[1] > 0.5, "an unseen Blair photo is Blair: {before:?}");
@@ -80,11 +89,17 @@ fn the_pages_requests_on_real_photos() {
     let mut restored = ComputeService::default();
     let weights = std::fs::read(weights_dir().join(FACERES.weights_file)).unwrap();
     ask(&mut restored, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::Flex }, weights);
+    ask(&mut restored, Request::LoadDetector, detector);
     assert_eq!(ask(&mut restored, Request::SetHead, saved_head).1, Reply::HeadSet);
     assert_eq!(recognise(&mut restored), before);
 
-    for (bytes, expected) in [(b"not an image".to_vec(), "image"), (Vec::new(), "image")] {
-        let (_, reply, _) = ask(&mut service, Request::Embed, bytes);
+    // The reference crop skips the detector: one face, where LFW puts it.
+    let (_, reply, _) = ask(&mut service, Request::Embed { crop: Crop::Reference }, photo("Tony_Blair", 1));
+    assert!(matches!(&reply, Reply::Embedded { faces, .. } if faces.len() == 1 && faces[0].bbox == [61.0, 61.0, 128.0, 128.0]), "{reply:?}");
+    let gradient: Vec<u8> = (0..256 * 256).flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 128]).collect();
+    let no_face = RgbImage::new(256, 256, gradient).to_png();
+    for (bytes, expected) in [(b"not an image".to_vec(), "image"), (Vec::new(), "image"), (no_face, NO_FACE)] {
+        let (_, reply, _) = ask(&mut service, embed.clone(), bytes);
         assert!(matches!(&reply, Reply::Failed { error } if error.contains(expected)), "{reply:?}");
     }
     let (_, reply, _) = ask(&mut service, Request::SetHead, b"garbage".to_vec());

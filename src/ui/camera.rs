@@ -108,9 +108,23 @@ impl Camera {
     }
 }
 
-/// The preview and its start/stop button; the caller adds its own actions beside it.
+/// Faces drawn over the preview: the frame's size and each face's box and label.
+pub type Overlay = Option<(usize, usize, Vec<([f32; 4], String)>)>;
+
+/// The preview and its start/stop button; the caller adds its own actions beside it and, if it
+/// likes, boxes with labels over the picture.
 #[component]
-pub fn CameraView(camera: Camera, children: Children) -> impl IntoView {
+pub fn CameraView(camera: Camera, children: Children, #[prop(optional, into)] overlay: Option<Signal<Overlay>>) -> impl IntoView {
+    let boxes = move || {
+        overlay.and_then(|o| o.get()).map(|(width, height, faces)| view! {
+            <svg viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none" data-testid="live-boxes">
+                {faces.into_iter().map(|([x, y, w, h], label)| view! {
+                    <rect x=x y=y width=w height=h/>
+                    <text x=x y={(y - 6.0).max(16.0)}>{label}</text>
+                }).collect_view()}
+            </svg>
+        })
+    };
     view! {
         <div class="camera">
             <div class="row">
@@ -119,8 +133,10 @@ pub fn CameraView(camera: Camera, children: Children) -> impl IntoView {
                 }>{move || if camera.on.get() { "Stop camera" } else { "Use camera" }}</button>
                 {children()}
             </div>
-            <video node_ref=camera.video class:hidden=move || !camera.on.get() autoplay playsinline muted
-                data-testid="camera-preview" width="240"></video>
+            <div class="live" class:hidden=move || !camera.on.get()>
+                <video node_ref=camera.video autoplay playsinline muted data-testid="camera-preview" width="320"></video>
+                {boxes}
+            </div>
             <p class="error" data-testid="camera-error">{move || camera.error.get()}</p>
         </div>
     }

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use compute::{CallError, ComputeClient};
 use facelab::backbone::FACERES;
-use facelab::compute::{Backend, Reply, Request};
+use facelab::compute::{Backend, Crop, EmbeddedFace, Reply, Request};
 use facelab::metrics::ConfusionMatrix;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -25,6 +25,7 @@ use wasm_bindgen_futures::JsFuture;
 
 /// Where Trunk puts the converted weights (copied from `weights/` at build time).
 const WEIGHTS_URL: &str = "weights/faceres.safetensors";
+const DETECTOR_URL: &str = "weights/blazeface-front.safetensors";
 
 #[derive(Clone, PartialEq)]
 enum Loading {
@@ -93,6 +94,8 @@ pub struct Trained {
 pub struct AppState {
     compute: StoredValue<Option<Rc<ComputeClient>>, LocalStorage>,
     weights: StoredValue<Option<Rc<Vec<u8>>>, LocalStorage>,
+    /// The face detector's weights; without them photos are centre-cropped.
+    detector: StoredValue<Option<Rc<Vec<u8>>>, LocalStorage>,
     loading: RwSignal<Loading>,
     /// What happened to the backend the user would have wanted (no WebGPU, a fallback).
     pub backend_note: RwSignal<String>,
@@ -158,6 +161,11 @@ impl AppState {
         let client = ComputeClient::start().await?;
         let load = Request::Load { backbone: FACERES.id, backend };
         client.call(&load, weights, |_| {}).await.map_err(|e| e.to_string())?;
+        if let Some(detector) = self.detector.get_value() {
+            if let Err(e) = client.call(&Request::LoadDetector, &detector, |_| {}).await {
+                self.backend_note.set(format!("Face detection is unavailable ({e}); photos are cropped to their centre."));
+            }
+        }
         if let Some(trained) = self.trained.get_untracked() {
             if let Err(e) = client.call(&Request::SetHead, &trained.head, |_| {}).await {
                 self.backend_note.set(format!("The saved model could not be restored ({e}); train again."));
@@ -182,24 +190,18 @@ impl AppState {
         }
     }
 
-    /// Embeds a photo file in the worker: a new `Photo` with its face thumbnail.
-    pub async fn photo_from_bytes(self, file_name: String, bytes: &[u8]) -> Result<Photo, String> {
-        match self.call(Request::Embed, bytes, |_| {}).await? {
-            (Reply::Embedded { embedding }, thumbnail_png) => Ok(Photo {
-                id: self.next_id(),
-                file_name,
-                thumbnail: blob_url(&thumbnail_png),
-                thumbnail_png,
-                embedding,
-            }),
+    /// Finds and embeds the faces in a photo file, in the worker.
+    pub async fn faces_in(self, bytes: &[u8], crop: Crop) -> Result<Vec<EmbeddedFace>, String> {
+        match self.call(Request::Embed { crop }, bytes, |_| {}).await? {
+            (Reply::Embedded { faces, .. }, _) => Ok(faces),
             (other, _) => Err(format!("unexpected reply {other:?}")),
         }
     }
-}
 
-/// Reads a photo file the user picked and embeds it.
-pub async fn photo_from_file(state: AppState, file: &web_sys::File) -> Result<Photo, String> {
-    state.photo_from_bytes(file.name(), &fetch::file_bytes(file).await?).await
+    /// A face found in a photo, as an enrolled photo.
+    pub fn photo_from_face(&self, file_name: String, face: EmbeddedFace) -> Photo {
+        Photo { id: self.next_id(), file_name, thumbnail: blob_url(&face.thumbnail_png), thumbnail_png: face.thumbnail_png, embedding: face.embedding }
+    }
 }
 
 /// An object URL for bytes made in the page (thumbnails, the export file); released with the page.
@@ -274,6 +276,7 @@ pub fn App() -> impl IntoView {
     let state = AppState {
         compute: StoredValue::new_local(None),
         weights: StoredValue::new_local(None),
+        detector: StoredValue::new_local(None),
         loading,
         backend_note: RwSignal::new(String::new()),
         ready: Signal::derive(move || matches!(loading.get(), Loading::Ready(_))),
@@ -293,6 +296,10 @@ pub fn App() -> impl IntoView {
         match fetch::cached_bytes(WEIGHTS_URL, progress).await {
             Ok(bytes) => {
                 state.weights.set_value(Some(Rc::new(bytes)));
+                match fetch::cached_bytes(DETECTOR_URL, |_, _| {}).await {
+                    Ok(detector) => state.detector.set_value(Some(Rc::new(detector))),
+                    Err(e) => state.backend_note.set(format!("The face detector could not be downloaded ({e}); photos are cropped to their centre.")),
+                }
                 let preferred = if browser_has_webgpu() {
                     Backend::WebGpu
                 } else {

@@ -7,7 +7,9 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use super::camera::{Camera, CameraView};
-use super::{AppState, next_frame, now_ms, photo_from_file};
+use facelab::compute::{Crop, EmbeddedFace};
+
+use super::{AppState, blob_url, fetch, next_frame, now_ms};
 
 #[component]
 pub fn People() -> impl IntoView {
@@ -54,6 +56,20 @@ fn PersonCard(id: u32) -> impl IntoView {
     let (summary, set_summary) = signal(String::new());
     let cancel = StoredValue::new(false);
     let (renaming, set_renaming) = signal(None::<String>);
+    // Photos with several faces, waiting for the user to pick the one to enroll.
+    let (choices, set_choices) = signal(Vec::<(u32, String, Vec<EmbeddedFace>)>::new());
+
+    // One face: enrolled. Several: the user picks. None: the error says so.
+    let enroll_bytes = move |file_name: String, bytes: Vec<u8>| async move {
+        let mut faces = state.faces_in(&bytes, Crop::Detect).await?;
+        if faces.len() == 1 {
+            state.add_photo(id, state.photo_from_face(file_name, faces.remove(0)));
+            Ok(true)
+        } else {
+            set_choices.update(|c| c.push((state.next_id(), file_name, faces)));
+            Ok::<bool, String>(false)
+        }
+    };
 
     // Photos arrive from the file picker or by drag-and-drop onto the card.
     let enroll = move |list: web_sys::FileList| {
@@ -75,12 +91,16 @@ fn PersonCard(id: u32) -> impl IntoView {
                 set_progress.set(format!("embedding photo {} of {total}…", done + 1));
                 next_frame().await;
                 let started = now_ms();
-                match photo_from_file(state, &file).await {
-                    Ok(photo) => {
+                let result = match fetch::file_bytes(&file).await {
+                    Ok(bytes) => enroll_bytes(file.name(), bytes).await,
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(true) => {
                         embedding_ms += now_ms() - started;
                         added += 1;
-                        state.add_photo(id, photo);
                     }
+                    Ok(false) => problems.push(format!("{}: several faces; pick the one to enroll below", file.name())),
                     Err(e) => problems.push(format!("{}: {e}", file.name())),
                 }
             }
@@ -134,18 +154,15 @@ fn PersonCard(id: u32) -> impl IntoView {
             let result = match camera.capture().await {
                 Ok(bytes) => {
                     set_captures.update(|n| *n += 1);
-                    let name = format!("camera-{}.jpg", captures.get_untracked());
-                    state.photo_from_bytes(name, &bytes).await
+                    enroll_bytes(format!("camera-{}.jpg", captures.get_untracked()), bytes).await
                 }
                 Err(e) => Err(e),
             };
-            match result {
-                Ok(photo) => {
-                    state.add_photo(id, photo);
-                    set_message.set(String::new());
-                }
-                Err(e) => set_message.set(format!("camera: {e}")),
-            }
+            set_message.set(match result {
+                Ok(true) => String::new(),
+                Ok(false) => "camera: several faces; pick the one to enroll below".into(),
+                Err(e) => format!("camera: {e}"),
+            });
         });
     };
 
@@ -197,6 +214,21 @@ fn PersonCard(id: u32) -> impl IntoView {
                 </Show>
             </CameraView>
             <p class="muted" data-testid="enroll-summary">{summary}</p>
+            <For each=move || choices.get() key=|c| c.0 let:choice>
+                {
+                    let (key, file_name, faces) = choice;
+                    let on_done = {
+                        let file_name = file_name.clone();
+                        move |picked: Option<EmbeddedFace>| {
+                            if let Some(face) = picked {
+                                state.add_photo(id, state.photo_from_face(file_name.clone(), face));
+                            }
+                            set_choices.update(|c| c.retain(|other| other.0 != key));
+                        }
+                    };
+                    view! { <FaceChoice file_name=file_name faces=faces on_done=on_done/> }
+                }
+            </For>
             <p class="error" data-testid="person-message">{message}</p>
             <div class="thumbs">
                 <For each=move || person().map(|p| p.photos).unwrap_or_default() key=|photo| photo.id let:photo>
@@ -209,6 +241,27 @@ fn PersonCard(id: u32) -> impl IntoView {
                     </figure>
                 </For>
             </div>
+        </div>
+    }
+}
+
+/// A photo with several faces: the crop of each, to pick the one to enroll (or skip the photo).
+#[component]
+fn FaceChoice(file_name: String, faces: Vec<EmbeddedFace>, on_done: impl Fn(Option<EmbeddedFace>) + Clone + 'static) -> impl IntoView {
+    view! {
+        <div class="choice" data-testid="face-choice">
+            <span>{format!("{file_name}: {} faces. Which one is this person? ", faces.len())}</span>
+            {faces.into_iter().map(|face| {
+                let url = blob_url(&face.thumbnail_png);
+                let on_done = on_done.clone();
+                view! {
+                    <button class="face" data-testid="pick-face" title=format!("detector confidence {:.0}%", 100.0 * face.score)
+                        on:click=move |_| on_done(Some(face.clone()))>
+                        <img src=url alt="a face in the photo"/>
+                    </button>
+                }
+            }).collect_view()}
+            <button class="small" data-testid="skip-photo" on:click=move |_| on_done(None)>"None of them"</button>
         </div>
     }
 }

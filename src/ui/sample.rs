@@ -5,6 +5,8 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use facelab::compute::Crop;
+
 use super::{AppState, fetch, next_frame};
 
 const INDEX_URL: &str = "sample/lfw5.json";
@@ -45,7 +47,7 @@ pub fn Sample() -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Try it with a sample"</h2>
-            <p class="muted">"Enrolls the reference experiment's photos: LFW's 5 people with at least 100 photos, the first N of each."</p>
+            <p class="muted">"Enrolls the reference experiment's photos: LFW's 5 people with at least 100 photos, the first N of each, with the experiment's fixed face crop (rows/cols 60..188)."</p>
             <div class="row">
                 <label>"Photos per person "
                     <input type="number" min="1" max="100" data-testid="sample-count" prop:value=per_person
@@ -81,8 +83,9 @@ async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSign
             let url = format!("sample/lfw5/{file}");
             let bytes = fetch::bytes_with_progress(&url, |_, _| {}).await?;
             let file_name = file.rsplit('/').next().unwrap_or(&file).to_string();
-            let photo = state.photo_from_bytes(file_name, &bytes).await.map_err(|e| format!("{file}: {e}"))?;
-            state.add_photo(id, photo);
+            // The reference experiment's crop, so the page reproduces the native `evaluate`.
+            let mut faces = state.faces_in(&bytes, Crop::Reference).await.map_err(|e| format!("{file}: {e}"))?;
+            state.add_photo(id, state.photo_from_face(file_name, faces.remove(0)));
             done += 1;
         }
     }

@@ -1,14 +1,17 @@
-// The page at its edges, in headless Chromium: the camera (Chromium's fake device) and a denied
-// camera, a 6000x6000 photo, storage that is full, and the app on WebGPU (Chromium's software
-// adapter). Each case checks the message next to where it happened and that nothing is lost.
+// The page at its edges, in headless Chromium: the camera (Chromium's fake device playing a video
+// made from an LFW photo) for enrollment and live recognition, a denied camera, a photo with
+// several faces and one with none, a 6000x6000 photo, storage that is full, and the app on WebGPU
+// (Chromium's software adapter). Each case checks the message next to where it happened and that
+// nothing is lost.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dataRoot, launchChromium, outputDir, serveDist } from './server.mjs';
+import { dataRoot, launchChromium, outputDir, serveDist, writeY4m } from './server.mjs';
 
 const text = async (locator) => (await locator.textContent()) ?? '';
 const BLAIR = join(dataRoot, 'lfw5/lfw/Tony_Blair/Tony_Blair_0001.jpg');
+const POWELL = [1, 2, 3, 4].map((n) => join(dataRoot, `lfw5/lfw/Colin_Powell/Colin_Powell_000${n}.jpg`));
 
 /// Opens the page in a fresh browser with extra Chromium flags and waits for the backbone.
 async function open(t, flags = [], contextOptions = {}) {
@@ -35,8 +38,24 @@ async function photoCount(person, count) {
   await person.getByTestId('photo-count').filter({ hasText: new RegExp(` ${count} photo`) }).waitFor({ timeout: 120_000 });
 }
 
-test('camera: several captures in a row enroll several photos', async (t) => {
-  const { page, errors, addPerson } = await open(t, ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
+/// Enrolls files into a person, picking the largest face where a photo shows several.
+async function enrollFiles(person, files, count) {
+  await person.getByTestId('photo-input').setInputFiles(files);
+  await person.page().waitForFunction((el) => !el.querySelector('[data-testid=enroll-progress]').textContent
+    && (el.querySelector('[data-testid=enroll-summary]').textContent || el.querySelector('[data-testid=person-message]').textContent),
+  await person.elementHandle(), { timeout: 120_000 });
+  while (await person.getByTestId('face-choice').count() > 0) await person.getByTestId('pick-face').first().click();
+  await photoCount(person, count);
+}
+
+test('camera: captures in a row enroll a face each; live recognition boxes and names every frame', async (t) => {
+  await mkdir(outputDir, { recursive: true });
+  const video = join(outputDir, 'camera-blair.y4m');
+  const helper = await launchChromium();
+  await writeY4m(await helper.newPage(), BLAIR, video);
+  await helper.close();
+  const { page, errors, addPerson } = await open(t, ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+    `--use-file-for-fake-video-capture=${video}`]);
   const person = await addPerson('Camera person');
   await person.getByTestId('camera-toggle').click();
   const capture = person.getByTestId('camera-capture');
@@ -46,10 +65,58 @@ test('camera: several captures in a row enroll several photos', async (t) => {
     await capture.click();
     await photoCount(person, n);
   }
-  await mkdir(outputDir, { recursive: true });
-  await page.screenshot({ path: join(outputDir, 'camera.png'), fullPage: true });
   await person.getByTestId('camera-toggle').click();
   assert.equal(await text(person.getByTestId('camera-error')), '');
+
+  await enrollFiles(await addPerson('Colin'), POWELL, POWELL.length);
+  await page.getByTestId('train').click();
+  await page.getByTestId('test-accuracy').waitFor({ timeout: 120_000 });
+  const recognise = page.getByTestId('recognise');
+  await recognise.getByTestId('camera-toggle').click();
+  const live = recognise.getByTestId('live-result');
+  await live.filter({ hasText: /Camera person \(\d+\.\d% confident\) · [\d.]+ frames\/s/ }).waitFor({ timeout: 60_000 });
+  assert.ok(await recognise.locator('[data-testid=live-boxes] rect').count() >= 1, 'a box over the face');
+  console.log(`live camera recognition (CPU, headless Chromium): ${await text(live)}`);
+  await page.screenshot({ path: join(outputDir, 'camera-live.png'), fullPage: true });
+  await recognise.getByTestId('camera-toggle').click();
+  assert.deepEqual(errors, []);
+});
+
+test('several faces: the user picks one; no face: a clear message and nothing enrolled', async (t) => {
+  const { page, errors, addPerson } = await open(t);
+  const person = await addPerson('Group');
+  // Made in the page: four LFW photos in a 2x2 grid, and a colour gradient with no face.
+  const photos = await Promise.all(POWELL.map(async (p) => (await readFile(p)).toString('base64')));
+  const transfer = await page.evaluateHandle(async (b64s) => {
+    const canvas = new OffscreenCanvas(500, 500);
+    const context = canvas.getContext('2d');
+    for (const [i, b64] of b64s.entries()) {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      context.drawImage(await createImageBitmap(new Blob([bytes], { type: 'image/jpeg' })), (i % 2) * 250, Math.floor(i / 2) * 250);
+    }
+    const group = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.9 });
+    const plain = new OffscreenCanvas(256, 256);
+    const gradient = plain.getContext('2d').createLinearGradient(0, 0, 256, 256);
+    gradient.addColorStop(0, '#336'); gradient.addColorStop(1, '#fc8');
+    plain.getContext('2d').fillStyle = gradient;
+    plain.getContext('2d').fillRect(0, 0, 256, 256);
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([group], 'group.jpg', { type: 'image/jpeg' }));
+    transfer.items.add(new File([await plain.convertToBlob({ type: 'image/png' })], 'wall.png', { type: 'image/png' }));
+    return transfer;
+  }, photos);
+  await person.dispatchEvent('drop', { dataTransfer: transfer });
+  const choice = person.getByTestId('face-choice');
+  await choice.waitFor({ timeout: 60_000 });
+  assert.match(await text(choice), /group\.jpg: 4 faces/);
+  assert.equal(await choice.getByTestId('pick-face').count(), 4);
+  await person.getByTestId('person-message').filter({ hasText: /wall\.png: no face found/ }).waitFor();
+  assert.match(await text(person.getByTestId('photo-count')), / 0 photo/);
+  await mkdir(outputDir, { recursive: true });
+  await page.screenshot({ path: join(outputDir, 'face-choice.png'), fullPage: true });
+  await choice.getByTestId('pick-face').nth(1).click();
+  await photoCount(person, 1);
+  assert.equal(await person.getByTestId('face-choice').count(), 0);
   assert.deepEqual(errors, []);
 });
 
@@ -59,8 +126,7 @@ test('camera denied: a clear message, files still work', async (t) => {
   const person = await addPerson('No camera');
   await person.getByTestId('camera-toggle').click();
   await person.getByTestId('camera-error').filter({ hasText: /Camera permission was denied/ }).waitFor({ timeout: 30_000 });
-  await person.getByTestId('photo-input').setInputFiles(BLAIR);
-  await photoCount(person, 1);
+  await enrollFiles(person, BLAIR, 1);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -86,6 +152,9 @@ test('a 6000x6000 photo is enrolled and the page stays responsive', async (t) =>
   const started = Date.now();
   await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve())));
   const frameMs = Date.now() - started;
+  await page.waitForFunction((el) => / 1 photo/.test(el.querySelector('[data-testid=photo-count]').textContent)
+    || el.querySelector('[data-testid=face-choice]'), await person.elementHandle(), { timeout: 120_000 });
+  if (await person.getByTestId('face-choice').count() > 0) await person.getByTestId('pick-face').first().click();
   await photoCount(person, 1);
   console.log(`6000x6000 photo: a frame was drawn ${frameMs} ms into its embedding; ${await text(person.getByTestId('enroll-summary'))}`);
   assert.deepEqual(errors, []);
@@ -96,8 +165,7 @@ test('storage full: a clear message, nothing enrolled is lost from the page', as
   const cdp = await context.newCDPSession(page);
   await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 1 });
   const person = await addPerson('Full');
-  await person.getByTestId('photo-input').setInputFiles(BLAIR);
-  await photoCount(person, 1);
+  await enrollFiles(person, BLAIR, 1);
   await page.getByTestId('storage-status').filter({ hasText: /storage for this page is full/ }).waitFor({ timeout: 30_000 });
   assert.match(await text(page.getByTestId('storage-status')), /stays on this page/);
   assert.match(await text(person.getByTestId('photo-count')), / 1 photo/);
@@ -108,18 +176,17 @@ test('WebGPU where the browser has an adapter', async (t) => {
   const { page, errors, addPerson } = await open(t, ['--enable-unsafe-webgpu']);
   assert.match(await text(page.getByTestId('backbone-status')), /Backend: WebGPU/);
   const person = await addPerson('On the GPU');
-  await person.getByTestId('photo-input').setInputFiles(BLAIR);
-  await photoCount(person, 1);
+  await enrollFiles(person, BLAIR, 1);
   const gpuSummary = await text(person.getByTestId('enroll-summary'));
   // The same photo on the CPU gives the same embedding.
   await page.getByTestId('backend-select').selectOption('flex');
   await page.getByTestId('backbone-status').filter({ hasText: 'burn-flex' }).waitFor({ timeout: 120_000 });
   const cpuPerson = await addPerson('On the CPU');
-  await cpuPerson.getByTestId('photo-input').setInputFiles(BLAIR);
-  await photoCount(cpuPerson, 1);
+  await enrollFiles(cpuPerson, BLAIR, 1);
   const norm = async (p) => Number(await p.getByTestId('photo').getAttribute('data-embedding-norm'));
   const [gpu, cpu] = [await norm(person), await norm(cpuPerson)];
   console.log(`WebGPU (software adapter) in the page: ${gpuSummary}; embedding norm ${gpu} vs CPU ${cpu}`);
-  assert.ok(cpu > 1 && Math.abs(gpu - cpu) < 1e-3 * cpu, `WebGPU norm ${gpu} vs CPU ${cpu}`);
+  // Detection runs on the same backend, so its box (and the crop) may move by a pixel.
+  assert.ok(cpu > 1 && Math.abs(gpu - cpu) < 1e-2 * cpu, `WebGPU norm ${gpu} vs CPU ${cpu}`);
   assert.deepEqual(errors, []);
 });

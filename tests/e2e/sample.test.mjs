@@ -29,6 +29,11 @@ test(`LFW-5 sample (${PER_PERSON} per person) enrolls, trains and tests in the p
     const status = await page.getByTestId('sample-status').textContent();
     assert.match(status, new RegExp(`enrolled ${5 * PER_PERSON} photos`), status);
     const seconds = (Date.now() - started) / 1000;
+    // The sample uses the reference crop, so the in-page embedding matches the independent
+    // reference (faceres, L2 norm 14.0051 for this photo; our JPEG decoder differs from
+    // libjpeg-turbo by a few levels, cosine 0.99987).
+    const norm = Number(await page.locator('[data-testid=photo][data-file="George_W_Bush_0432.jpg"]').getAttribute('data-embedding-norm'));
+    assert.ok(Math.abs(norm - 14.0051) < 0.05, `in-page embedding norm ${norm} vs reference 14.0051`);
 
     const trainStarted = Date.now();
     await page.getByTestId('train').click();

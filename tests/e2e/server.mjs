@@ -1,7 +1,7 @@
 // A static file server for the built page (dist/) on 127.0.0.1, and Chromium launched the way
 // this machine allows (Debian's binary, no background networking), shared by the e2e tests.
 import { createServer } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -48,4 +48,43 @@ export function recordRequests(page) {
   const requests = [];
   page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer() }));
   return requests;
+}
+
+/// Writes a Y4M video (what Chromium's fake camera plays, in a loop) of one photo, decoded in
+/// `page`: `frames` identical 4:2:0 frames, BT.601 limited range.
+export async function writeY4m(page, jpegPath, outPath, frames = 5) {
+  const b64 = (await readFile(jpegPath)).toString('base64');
+  const { width, height, rgba } = await page.evaluate(async (data) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const image = await createImageBitmap(new Blob([bytes], { type: 'image/jpeg' }));
+    const [w, h] = [image.width & ~1, image.height & ~1];
+    const canvas = new OffscreenCanvas(w, h);
+    const context = canvas.getContext('2d');
+    context.drawImage(image, 0, 0);
+    return { width: w, height: h, rgba: Array.from(context.getImageData(0, 0, w, h).data) };
+  }, b64);
+  const px = (x, y) => { const i = 4 * (y * width + x); return [rgba[i], rgba[i + 1], rgba[i + 2]]; };
+  const y = Buffer.alloc(width * height);
+  const u = Buffer.alloc(width * height / 4);
+  const v = Buffer.alloc(width * height / 4);
+  for (let row = 0; row < height; row++) {
+    for (let col = 0; col < width; col++) {
+      const [r, g, b] = px(col, row);
+      y[row * width + col] = Math.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255);
+    }
+  }
+  for (let row = 0; row < height / 2; row++) {
+    for (let col = 0; col < width / 2; col++) {
+      let [r, g, b] = [0, 0, 0];
+      for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+        const p = px(2 * col + dx, 2 * row + dy);
+        r += p[0] / 4; g += p[1] / 4; b += p[2] / 4;
+      }
+      u[row * width / 2 + col] = Math.round(128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255);
+      v[row * width / 2 + col] = Math.round(128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255);
+    }
+  }
+  const frame = Buffer.concat([Buffer.from('FRAME\n'), y, u, v]);
+  const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F5:1 Ip A1:1 C420jpeg\n`);
+  await writeFile(outPath, Buffer.concat([header, ...Array(frames).fill(frame)]));
 }
