@@ -47,6 +47,9 @@ pub struct ArchivedHead {
     pub names: Vec<String>,
     #[serde(serialize_with = "bytes_to_base64", deserialize_with = "bytes_from_base64")]
     pub safetensors: Vec<u8>,
+    /// The calibrated unknown threshold, where one was calibrated.
+    #[serde(default)]
+    pub unknown: Option<crate::openset::UnknownThreshold>,
 }
 
 fn bytes_to_base64<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -172,7 +175,8 @@ mod tests {
         let embeddings: Vec<Vec<f32>> = people.iter().flat_map(|p| p.photos.iter().map(|f| f.embedding.clone())).collect();
         let labels = vec![0, 0, 1, 1];
         let trained = HeadConfig::new().with_hidden(8).with_epochs(1).train(&embeddings, &labels, 2, &Device::flex(), |_| {});
-        let head = ArchivedHead { names: vec!["Ada".into(), "<b>Bob</b>".into()], safetensors: trained.to_safetensors().unwrap() };
+        let unknown = Some(crate::openset::UnknownThreshold { similarity: 0.7, genuine_accepted: 1.0, impostors_rejected: 0.9, held_out: 4 });
+        let head = ArchivedHead { names: vec!["Ada".into(), "<b>Bob</b>".into()], safetensors: trained.to_safetensors().unwrap(), unknown };
         Archive::new(&FACERES, people, Some(head))
     }
 

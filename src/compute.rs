@@ -127,6 +127,8 @@ pub struct EmbeddedFace {
 pub struct RecognisedFace {
     pub bbox: [f32; 4],
     pub probabilities: Vec<f32>,
+    /// For the open-set check (similarity to the enrolled people's photos).
+    pub embedding: Vec<f32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -250,8 +252,14 @@ impl ComputeService {
                 let head = self.head.as_ref().ok_or("train the model first")?;
                 let (image, crops) = self.faces(&bytes, Crop::Detect).await?;
                 let images: Vec<RgbImage> = crops.iter().map(|(_, _, face)| face.clone()).collect();
-                let probabilities = head.predict_proba(&self.backbone()?.embed_async(&images).await?);
-                let faces = crops.iter().zip(probabilities).map(|((bbox, _, _), probabilities)| RecognisedFace { bbox: *bbox, probabilities }).collect();
+                let embeddings = self.backbone()?.embed_async(&images).await?;
+                let probabilities = head.predict_proba(&embeddings);
+                let faces = crops
+                    .iter()
+                    .zip(probabilities)
+                    .zip(embeddings)
+                    .map(|(((bbox, _, _), probabilities), embedding)| RecognisedFace { bbox: *bbox, probabilities, embedding })
+                    .collect();
                 Ok((Reply::Recognised { width: image.width, height: image.height, faces }, Vec::new()))
             }
         }

@@ -14,6 +14,7 @@ pub mod head;
 pub mod metrics;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod onnx;
+pub mod openset;
 pub mod preprocess;
 pub mod roster;
 pub mod weights;

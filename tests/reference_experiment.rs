@@ -8,8 +8,9 @@ use burn::tensor::Device;
 use facelab::backbone::BackboneId;
 use facelab::dataset::{data_root, folder_per_person, load_backbone, load_detector, require};
 use facelab::experiment::{detected_face_crops, embed_all, evaluate_split, face_crops};
-use facelab::head::HeadConfig;
-use facelab::metrics::stratified_split;
+use facelab::head::{CentroidClassifier, HeadConfig};
+use facelab::metrics::{Split, stratified_split};
+use facelab::openset::calibrate;
 
 #[test]
 fn lfw5_faceres_reaches_the_reference_accuracy() {
@@ -56,4 +57,27 @@ fn lfw5_faceres(detect: bool) {
     assert!(outcome.history[9].loss < outcome.history[0].loss, "training loss fell");
     assert!(outcome.head.accuracy() >= 0.98, "dense head test accuracy {}", outcome.head.accuracy());
     assert!(outcome.centroid.accuracy() >= 0.98, "centroid test accuracy {}", outcome.centroid.accuracy());
+    if detect {
+        open_set(&embeddings, &labels, &split);
+    }
+}
+
+/// Enroll three people (their training photos), calibrate the unknown threshold on their
+/// held-out photos, then show the model every photo of the two people it never saw.
+fn open_set(embeddings: &[Vec<f32>], labels: &[usize], split: &Split) {
+    let enrolled = |i: &usize| labels[*i] < 3;
+    let pick = |indices: Vec<usize>| Split::pick(embeddings, labels, &indices);
+    let (train_x, train_y) = pick(split.train.iter().copied().filter(enrolled).collect());
+    let (test_x, test_y) = pick(split.test.iter().copied().filter(enrolled).collect());
+    let (strangers, _) = pick((0..labels.len()).filter(|i| !enrolled(i)).collect());
+    let centroids = CentroidClassifier::fit(&train_x, &train_y, 3);
+    let threshold = calibrate(&centroids, &test_x, &test_y).expect("held-out photos");
+    let nearest = |e: &Vec<f32>| centroids.similarities(e).into_iter().fold(f32::MIN, f32::max);
+    let rejected = strangers.iter().filter(|e| nearest(e) < threshold.similarity).count() as f64 / strangers.len() as f64;
+    println!(
+        "open set: threshold {:.3} (held out: {:.1}% genuine accepted, {:.1}% impostor pairs rejected); \
+         {:.1}% of {} photos of 2 people never enrolled rejected as unknown",
+        threshold.similarity, 100.0 * threshold.genuine_accepted, 100.0 * threshold.impostors_rejected, 100.0 * rejected, strangers.len()
+    );
+    assert!(rejected >= 0.8, "only {:.1}% of strangers rejected", 100.0 * rejected);
 }

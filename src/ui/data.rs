@@ -22,7 +22,7 @@ fn archive(state: AppState) -> Archive {
             thumbnail_png: f.thumbnail_png,
         }).collect(),
     });
-    let head = state.trained.get_untracked().map(|t| ArchivedHead { names: t.names, safetensors: t.head });
+    let head = state.trained.get_untracked().map(|t| ArchivedHead { names: t.names, safetensors: t.head, unknown: t.unknown });
     Archive::new(&FACERES, people.collect(), head)
 }
 
@@ -53,7 +53,7 @@ fn replace_with(state: AppState, archive: Archive) -> String {
     let photos: usize = people.iter().map(|p| p.photos.len()).sum();
     let summary = format!("Imported {} people and {photos} photos", people.len());
     state.people.set(people);
-    let trained = archive.head.map(|h| Trained { names: h.names, head: h.safetensors, report: None });
+    let trained = archive.head.map(|h| Trained { names: h.names, head: h.safetensors, report: None, unknown: h.unknown });
     let with_model = trained.is_some();
     state.trained.set(trained.clone());
     if let Some(trained) = trained {

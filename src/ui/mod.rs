@@ -19,6 +19,7 @@ use compute::{CallError, ComputeClient};
 use facelab::backbone::FACERES;
 use facelab::compute::{Backend, Crop, EmbeddedFace, Reply, Request};
 use facelab::metrics::ConfusionMatrix;
+use facelab::openset::UnknownThreshold;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
@@ -87,6 +88,8 @@ pub struct Trained {
     pub head: Vec<u8>,
     /// Absent for a model imported from a file.
     pub report: Option<Report>,
+    /// Calibrated on the held-out photos; absent where none were held out.
+    pub unknown: Option<UnknownThreshold>,
 }
 
 /// What the panels share.

@@ -1,8 +1,11 @@
 //! Recognise the faces in a new photo, or in the camera's picture continuously, with the trained
-//! head; below the confidence threshold a face is "unknown".
+//! head. A face is "unknown" when it is less similar to the nearest enrolled person's photos than
+//! the threshold calibrated at training (see `facelab::openset`), or when the head's confidence is
+//! below the user's minimum.
 
 use facelab::compute::{RecognisedFace, Reply, Request};
-use facelab::head::argmax;
+use facelab::head::{CentroidClassifier, argmax};
+use facelab::openset::UnknownThreshold;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
@@ -10,26 +13,52 @@ use wasm_bindgen::JsCast;
 use super::camera::{Camera, CameraView, Overlay};
 use super::{AppState, fetch, next_frame, now_ms};
 
-/// "Name (87.5% confident)" or "unknown (closest: Name, 41.0%)".
-fn verdict(names: &[String], face: &RecognisedFace, threshold: f64) -> String {
-    let best = argmax(&face.probabilities);
-    let confidence = 100.0 * face.probabilities[best] as f64;
-    let name = names.get(best).map_or("?", String::as_str);
-    if confidence >= threshold {
-        format!("{name} ({confidence:.1}% confident)")
-    } else {
-        format!("unknown (closest: {name}, {confidence:.1}%)")
+/// What decides "unknown": the calibrated similarity (with the enrolled photos' centroids) and
+/// the user's minimum confidence.
+struct OpenSet {
+    names: Vec<String>,
+    centroids: Option<(CentroidClassifier, UnknownThreshold)>,
+    min_confidence: f64,
+}
+
+impl OpenSet {
+    fn new(state: AppState, min_confidence: f64) -> Result<Self, String> {
+        let trained = state.trained.get_untracked().ok_or("train the model first")?;
+        let people = state.people.get_untracked();
+        let (embeddings, labels): (Vec<Vec<f32>>, Vec<usize>) = trained
+            .names
+            .iter()
+            .enumerate()
+            .flat_map(|(label, name)| people.iter().filter(move |p| &p.name == name).flat_map(move |p| p.photos.iter().map(move |f| (f.embedding.clone(), label))))
+            .unzip();
+        // Without every person's photos (renamed or deleted since training) there is no centroid.
+        let complete = (0..trained.names.len()).all(|l| labels.contains(&l));
+        let centroids = trained.unknown.filter(|_| complete).map(|t| (CentroidClassifier::fit(&embeddings, &labels, trained.names.len()), t));
+        Ok(Self { names: trained.names, centroids, min_confidence })
+    }
+
+    /// "Name (87.5% confident)" or "unknown (closest: Name, ...)".
+    fn verdict(&self, face: &RecognisedFace) -> String {
+        let best = argmax(&face.probabilities);
+        let confidence = 100.0 * face.probabilities[best] as f64;
+        let name = self.names.get(best).map_or("?", String::as_str);
+        let similarity = self.centroids.as_ref().map(|(c, t)| (c.similarities(&face.embedding)[best], t.similarity));
+        match similarity {
+            Some((s, threshold)) if s < threshold => format!("unknown (closest: {name}, similarity {s:.2} < {threshold:.2})"),
+            _ if confidence < self.min_confidence => format!("unknown (closest: {name}, {confidence:.1}%)"),
+            _ => format!("{name} ({confidence:.1}% confident)"),
+        }
     }
 }
 
 /// Every face in the photo with its verdict, largest face first.
 async fn recognise(state: AppState, bytes: Vec<u8>, threshold: f64) -> Result<(usize, usize, Vec<([f32; 4], String)>), String> {
-    let names = state.trained.get_untracked().ok_or("train the model first")?.names;
+    let open_set = OpenSet::new(state, threshold)?;
     let (Reply::Recognised { width, height, mut faces }, _) = state.call(Request::Recognise, &bytes, |_| {}).await? else {
         return Err("unexpected reply".into());
     };
     faces.sort_by(|a, b| (b.bbox[2] * b.bbox[3]).total_cmp(&(a.bbox[2] * a.bbox[3])));
-    Ok((width, height, faces.iter().map(|f| (f.bbox, verdict(&names, f, threshold))).collect()))
+    Ok((width, height, faces.iter().map(|f| (f.bbox, open_set.verdict(f))).collect()))
 }
 
 fn summary(faces: &[([f32; 4], String)]) -> String {
@@ -112,12 +141,18 @@ pub fn Recognise() -> impl IntoView {
                     <input type="file" accept="image/*" class="hidden" data-testid="recognise-input"
                         disabled=move || !trained() on:change=on_photo/>
                 </label>
-                <label>" Unknown below "
+                <label>" Unknown below a confidence of "
                     <input type="number" min="0" max="100" step="5" data-testid="threshold" prop:value=threshold
                         on:change=move |ev| set_threshold.set(event_target_value(&ev).parse().unwrap_or(50.0))/>
-                    "% confidence"
+                    "%"
                 </label>
             </div>
+            <p class="muted" data-testid="unknown-threshold">{move || state.trained.get().map(|t| match t.unknown {
+                Some(u) => format!(
+                    "A face is unknown when its similarity to the closest person's enrolled photos is below {:.2}: calibrated on {} held-out photos, where it kept {:.0}% of genuine faces and turned away {:.0}% of faces compared with someone else's photos.",
+                    u.similarity, u.held_out, 100.0 * u.genuine_accepted, 100.0 * u.impostors_rejected),
+                None => "No photos were held out at training, so only the confidence minimum decides \"unknown\".".into(),
+            })}</p>
             <p class="big" data-testid="recognise-result">{move || if trained() { result.get() } else { "Train the model to recognise photos.".into() }}</p>
             <Show when=trained>
                 <CameraView camera=camera overlay=overlay>

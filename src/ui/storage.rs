@@ -138,6 +138,9 @@ fn model_to_js(trained: &Trained) -> JsValue {
     if let Some(report) = &trained.report {
         set(&object, "report", &serde_json::to_string(report).unwrap_or_default().into());
     }
+    if let Some(unknown) = &trained.unknown {
+        set(&object, "unknown", &serde_json::to_string(unknown).unwrap_or_default().into());
+    }
     object.into()
 }
 
@@ -145,7 +148,8 @@ fn model_from_js(value: &JsValue) -> Option<Trained> {
     let names = get(value, "names").dyn_into::<Array>().ok()?.iter().map(|n| n.as_string()).collect::<Option<_>>()?;
     let head = get(value, "head").dyn_into::<Uint8Array>().ok()?.to_vec();
     let report: Option<Report> = get(value, "report").as_string().and_then(|json| serde_json::from_str(&json).ok());
-    Some(Trained { names, head, report })
+    let unknown = get(value, "unknown").as_string().and_then(|json| serde_json::from_str(&json).ok());
+    Some(Trained { names, head, report, unknown })
 }
 
 /// Replaces the stored people with `people`.

@@ -2,7 +2,8 @@
 //! test accuracy, per-person accuracy and the confusion matrix as a heatmap.
 
 use facelab::compute::{Reply, Request, f32_bytes};
-use facelab::head::EpochStats;
+use facelab::head::{CentroidClassifier, EpochStats};
+use facelab::openset::calibrate;
 use facelab::metrics::{ConfusionMatrix, Split, stratified_split};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -46,8 +47,8 @@ pub fn Training() -> impl IntoView {
         set_message.set(skipped);
         set_history.set(Vec::new());
         spawn_local(async move {
-            let request = Request::Train { labels: train_y, classes: names.len(), test_rows: test_x.len(), seed };
-            let rows = f32_bytes(&[train_x, test_x].concat());
+            let request = Request::Train { labels: train_y.clone(), classes: names.len(), test_rows: test_x.len(), seed };
+            let rows = f32_bytes(&[train_x.clone(), test_x.clone()].concat());
             let on_epoch = move |reply| {
                 if let Reply::Epoch(stats) = reply {
                     set_history.update(|h| h.push(stats));
@@ -57,7 +58,10 @@ pub fn Training() -> impl IntoView {
                 Ok((Reply::Trained { test_predictions }, head)) => {
                     let confusion = ConfusionMatrix::new(names.len(), &test_y, &test_predictions);
                     let report = Report { names: names.clone(), confusion, train_photos: split.train.len() };
-                    state.trained.set(Some(Trained { names, head, report: Some(report) }));
+                    // The open-set threshold, from the same held-out photos.
+                    let centroids = CentroidClassifier::fit(&train_x, &train_y, names.len());
+                    let unknown = calibrate(&centroids, &test_x, &test_y);
+                    state.trained.set(Some(Trained { names, head, report: Some(report), unknown }));
                 }
                 Ok((other, _)) => set_message.set(format!("unexpected reply {other:?}")),
                 Err(e) => set_message.set(format!("Training failed: {e}")),

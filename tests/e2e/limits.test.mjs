@@ -79,6 +79,15 @@ test('camera: captures in a row enroll a face each; live recognition boxes and n
   console.log(`live camera recognition (CPU, headless Chromium): ${await text(live)}`);
   await page.screenshot({ path: join(outputDir, 'camera-live.png'), fullPage: true });
   await recognise.getByTestId('camera-toggle').click();
+
+  // Someone never enrolled: below the calibrated similarity, "unknown".
+  assert.match(await text(page.getByTestId('unknown-threshold')), /similarity to the closest person's enrolled photos is below 0\.\d\d: calibrated on 2 held-out photos/);
+  const stranger = join(dataRoot, 'lfw5/lfw/Donald_Rumsfeld/Donald_Rumsfeld_0001.jpg');
+  await recognise.getByTestId('recognise-input').setInputFiles(stranger);
+  await recognise.getByTestId('recognise-result').filter({ hasText: 'Donald_Rumsfeld_0001.jpg:' }).waitFor({ timeout: 60_000 });
+  const verdict = await text(recognise.getByTestId('recognise-result'));
+  console.log(`a stranger: ${verdict}`);
+  assert.match(verdict, /Donald_Rumsfeld_0001\.jpg: unknown \(closest: \S+, similarity/);
   assert.deepEqual(errors, []);
 });
 
