@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/facelab/target}"
+# Absolute paths: the browser tests include these files at compile time (build.rs), and a target
+# dir shared by two checkouts must not keep one checkout's paths for the other.
+export FACELAB_TESTVECTORS="${FACELAB_TESTVECTORS:-$(realpath -m ../shared/testvectors)}"
+export FACELAB_WEIGHTS="${FACELAB_WEIGHTS:-$PWD/weights}"
 scripts/setup.sh
 
 echo "test: native tests (core, parity, converters)"
@@ -10,7 +14,7 @@ cargo test --release --locked
 
 echo "test: the core in headless Chromium (wasm-bindgen-test; webdriver.json names the browser)"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=900 \
-  cargo test --release --locked --no-default-features --target wasm32-unknown-unknown --test browser
+  cargo test --release --locked --no-default-features --target wasm32-unknown-unknown --test browser -- --nocapture
 
 echo "test: building the page (trunk build --release)"
 export PATH="$HOME/.cache/facelab/tools/node_modules/.bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true

@@ -1,7 +1,8 @@
 //! The core in headless Chromium (wasm-bindgen-test; scripts/test.sh runs it): a real backbone
 //! forward on real LFW inputs on the CPU backend matches the independent reference (which the
 //! native parity test matches to cosine 1.0000000), WebGPU runs the same forward on Chromium's
-//! software adapter, and the head trains and is scored in the browser.
+//! software adapter, the face detector finds the face in each reference input, and the head
+//! trains and is scored in the browser.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
@@ -9,6 +10,7 @@ mod common;
 use burn::tensor::Device;
 use facelab::backbone::{Backbone, BackboneId};
 use facelab::compute::Backend;
+use facelab::detector::Detector;
 use facelab::head::HeadConfig;
 use facelab::metrics::{ConfusionMatrix, Split, stratified_split};
 use facelab::preprocess::RgbImage;
@@ -19,6 +21,7 @@ use common::{cosine, max_abs_diff};
 wasm_bindgen_test_configure!(run_in_browser);
 
 const WEIGHTS: &[u8] = include_bytes!(concat!(env!("FACELAB_WEIGHTS_DIR"), "/faceres.safetensors"));
+const DETECTOR: &[u8] = include_bytes!(concat!(env!("FACELAB_WEIGHTS_DIR"), "/blazeface-front.safetensors"));
 const VECTORS: &str = include_str!(concat!(env!("FACELAB_TESTVECTORS_DIR"), "/vectors.json"));
 /// The reference's 224x224 inputs (LFW crop, Pillow bilinear), in `vectors.json`'s order.
 const INPUTS: [(&str, &[u8]); 3] = [
@@ -65,6 +68,22 @@ async fn webgpu_runs_the_same_forward() {
     let cos = cosine(&gpu, &expected);
     web_sys::console::log_1(&format!("WebGPU: cosine {cos:.7}, max abs diff {:.2e}", max_abs_diff(&gpu, &expected)).into());
     assert!(cos > 0.9999, "WebGPU embedding cosine {cos}");
+}
+
+#[wasm_bindgen_test]
+async fn detector_finds_the_face_in_each_reference_input() {
+    let detector = Detector::from_safetensors(DETECTOR, &Device::flex()).unwrap();
+    let faces = inputs();
+    detector.detect(&faces[0]).await.unwrap(); // warm-up
+    let started = js_sys::Date::now();
+    for (face, (name, _)) in faces.iter().zip(INPUTS) {
+        let found = detector.detect(face).await.unwrap();
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        let [x, y, w, h] = found[0].bbox;
+        assert!((x + w / 2.0 - 112.0).abs() < 40.0 && (y + h / 2.0 - 112.0).abs() < 50.0 && w > 60.0, "{name}: {found:?}");
+    }
+    let ms = (js_sys::Date::now() - started) / faces.len() as f64;
+    web_sys::console::log_1(&format!("detection (CPU, flex, wasm, 1 thread): {ms:.1} ms per 224x224 image").into());
 }
 
 #[wasm_bindgen_test]

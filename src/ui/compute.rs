@@ -103,6 +103,8 @@ impl ComputeClient {
         let on_error = {
             let routes = routes.clone();
             Closure::<dyn Fn(ErrorEvent)>::new(move |event: ErrorEvent| {
+                // Handled here (the page restarts the worker and says so), not an uncaught error.
+                event.prevent_default();
                 let why = event.message();
                 let mut routes = routes.borrow_mut();
                 // A worker that fails before it starts never will.

@@ -181,17 +181,21 @@ test('storage full: a clear message, nothing enrolled is lost from the page', as
   assert.deepEqual(errors, []);
 });
 
-test('WebGPU where the browser has an adapter', async (t) => {
+test('WebGPU where the browser has an adapter, and the CPU when it is lost mid-run', async (t) => {
   const { page, errors, addPerson } = await open(t, ['--enable-unsafe-webgpu']);
   assert.match(await text(page.getByTestId('backbone-status')), /Backend: WebGPU/);
   const person = await addPerson('On the GPU');
   await enrollFiles(person, BLAIR, 1);
   const gpuSummary = await text(person.getByTestId('enroll-summary'));
-  // The same photo on the CPU gives the same embedding.
-  await page.getByTestId('backend-select').selectOption('flex');
-  await page.getByTestId('backbone-status').filter({ hasText: 'burn-flex' }).waitFor({ timeout: 120_000 });
+  // The compute worker dies mid-session (as on a lost GPU device): the next photo restarts it on
+  // the CPU, says so, and is enrolled.
+  const [worker] = page.workers();
+  await worker.evaluate(() => { setTimeout(() => { throw new Error('simulated loss of the GPU device'); }); });
   const cpuPerson = await addPerson('On the CPU');
   await enrollFiles(cpuPerson, BLAIR, 1);
+  assert.match(await text(page.getByTestId('backend-note')), /WebGPU \(burn-wgpu\) stopped \(.*simulated loss of the GPU device.*\); restarted on the CPU/);
+  assert.match(await text(page.getByTestId('backbone-status')), /Backend: CPU \(burn-flex/);
+  // The same photo on the CPU gives the same embedding.
   const norm = async (p) => Number(await p.getByTestId('photo').getAttribute('data-embedding-norm'));
   const [gpu, cpu] = [await norm(person), await norm(cpuPerson)];
   console.log(`WebGPU (software adapter) in the page: ${gpuSummary}; embedding norm ${gpu} vs CPU ${cpu}`);
