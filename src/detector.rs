@@ -200,6 +200,26 @@ impl Face {
         let (cx, cy) = (x + w / 2.0, y + h / 2.0 - CROP_SHIFT_UP * box_side);
         image.crop_padded((cx - side / 2.0).round() as i64, (cy - side / 2.0).round() as i64, side as usize)
     }
+
+    /// `backbone_crop`, turned so that the eyes are level (bilinear sampling, black outside).
+    pub fn upright_crop(&self, image: &RgbImage) -> RgbImage {
+        let [x, y, w, h] = self.bbox;
+        let box_side = w.max(h);
+        let side = (box_side * CROP_SCALE).round().max(1.0) as usize;
+        let (cx, cy) = (x + w / 2.0, y + h / 2.0 - CROP_SHIFT_UP * box_side);
+        let ([rx, ry], [lx, ly]) = (self.keypoints[0], self.keypoints[1]);
+        let angle = (ly - ry).atan2(lx - rx);
+        let (sin, cos) = angle.sin_cos();
+        let half = side as f32 / 2.0;
+        let mut pixels = Vec::with_capacity(side * side * 3);
+        for v in 0..side {
+            for u in 0..side {
+                let (du, dv) = (u as f32 + 0.5 - half, v as f32 + 0.5 - half);
+                pixels.extend(image.sample_bilinear(cx + du * cos - dv * sin, cy + du * sin + dv * cos));
+            }
+        }
+        RgbImage::new(side, side, pixels)
+    }
 }
 
 /// Merges overlapping detections (MediaPipe's weighted NMS): each cluster around its best

@@ -22,16 +22,18 @@ pub fn face_crops(paths: &[std::path::PathBuf]) -> Result<Vec<RgbImage>, String>
 }
 
 /// Decodes each photo and crops the face the detector finds nearest its centre (`None` where
-/// it finds none): the reference experiment without the reference crop.
+/// it finds none), turned eyes-level if `upright`: the reference experiment without the
+/// reference crop.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn detected_face_crops(paths: &[std::path::PathBuf], detector: &crate::detector::Detector) -> Result<Vec<Option<RgbImage>>, String> {
+pub fn detected_face_crops(paths: &[std::path::PathBuf], detector: &crate::detector::Detector, upright: bool) -> Result<Vec<Option<RgbImage>>, String> {
     paths
         .iter()
         .map(|path| {
             let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let photo = RgbImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
             let faces = detector.detect_now(&photo);
-            Ok(crate::detector::Face::central(&faces, photo.width, photo.height).map(|face| face.backbone_crop(&photo)))
+            let face = crate::detector::Face::central(&faces, photo.width, photo.height);
+            Ok(face.map(|face| if upright { face.upright_crop(&photo) } else { face.backbone_crop(&photo) }))
         })
         .collect()
 }

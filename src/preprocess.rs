@@ -112,6 +112,27 @@ impl RgbImage {
         Self::new(side, side, pixels)
     }
 
+    /// The colour at a point between pixel centres (pixel (0, 0)'s centre is (0.5, 0.5)),
+    /// interpolated from the four nearest pixels; black outside the image.
+    pub fn sample_bilinear(&self, x: f32, y: f32) -> [u8; 3] {
+        let (fx, fy) = (x - 0.5, y - 0.5);
+        let (x0, y0) = (fx.floor(), fy.floor());
+        let (ax, ay) = (fx - x0, fy - y0);
+        let pixel = |px: f32, py: f32| -> [f32; 3] {
+            if px < 0.0 || py < 0.0 || px >= self.width as f32 || py >= self.height as f32 {
+                return [0.0; 3];
+            }
+            let i = (py as usize * self.width + px as usize) * 3;
+            [self.pixels[i] as f32, self.pixels[i + 1] as f32, self.pixels[i + 2] as f32]
+        };
+        let (p00, p10, p01, p11) = (pixel(x0, y0), pixel(x0 + 1.0, y0), pixel(x0, y0 + 1.0), pixel(x0 + 1.0, y0 + 1.0));
+        std::array::from_fn(|c| {
+            let top = p00[c] * (1.0 - ax) + p10[c] * ax;
+            let bottom = p01[c] * (1.0 - ax) + p11[c] * ax;
+            (top * (1.0 - ay) + bottom * ay).round() as u8
+        })
+    }
+
     /// The crop the reference experiment uses: rows/cols 60..188 of a 250x250 LFW photo; for any
     /// other photo, the centred square (until face detection finds the face itself).
     pub fn face_crop(&self) -> Self {
@@ -255,6 +276,15 @@ mod tests {
             })
             .collect();
         RgbImage::new(width, height, pixels)
+    }
+
+    #[test]
+    fn bilinear_sample_is_exact_at_centres_and_blends_between() {
+        let image = RgbImage::new(2, 1, vec![0, 0, 0, 200, 100, 50]);
+        assert_eq!(image.sample_bilinear(0.5, 0.5), [0, 0, 0]);
+        assert_eq!(image.sample_bilinear(1.5, 0.5), [200, 100, 50]);
+        assert_eq!(image.sample_bilinear(1.0, 0.5), [100, 50, 25]);
+        assert_eq!(image.sample_bilinear(-3.0, 0.5), [0, 0, 0]);
     }
 
     #[test]

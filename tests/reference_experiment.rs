@@ -37,7 +37,7 @@ fn lfw5_faceres(detect: bool) {
     let paths: Vec<_> = photos.items.iter().map(|(p, _)| p.clone()).collect();
     let crops = if detect {
         let detector = load_detector(&device).unwrap_or_else(|e| panic!("{e}"));
-        let found = detected_face_crops(&paths, &detector).unwrap();
+        let found = detected_face_crops(&paths, &detector, false).unwrap();
         let missed = found.iter().filter(|f| f.is_none()).count();
         assert!(missed <= 2, "no face found in {missed} of 500 LFW photos");
         // For the same split, a photo without a detected face keeps the reference crop.

@@ -18,7 +18,7 @@ const USAGE: &str = "usage: evaluate [--data DIR] [--order CSV] [--per-person N|
                 [--backbone faceres|resnet50-imagenet|vggface2-resnet50] [--backend flex|ndarray]
                 [--test-fraction F | --shots K] [--repeats R] [--fixed-split] [--seed S]
                 [--epochs E] [--batch-size B] [--learning-rate LR] [--embed-batch N]
-                [--crop reference|detect]";
+                [--crop reference|detect|upright]";
 
 struct Args {
     data: PathBuf,
@@ -34,8 +34,9 @@ struct Args {
     seed: u64,
     head: HeadConfig,
     embed_batch: usize,
-    /// Crop with the face detector instead of the reference crop.
+    /// Crop with the face detector instead of the reference crop (and turn the face eyes-level).
     detect: bool,
+    upright: bool,
 }
 
 fn fail(message: &str) -> ! {
@@ -59,6 +60,7 @@ fn parse_args() -> Args {
         head: HeadConfig::new(),
         embed_batch: 16,
         detect: false,
+        upright: false,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut iter = raw.iter();
@@ -91,10 +93,11 @@ fn parse_args() -> Args {
             "--learning-rate" => args.head.learning_rate = number(value),
             "--embed-batch" => args.embed_batch = (number(value) as usize).max(1),
             "--crop" => {
-                args.detect = match value.as_str() {
-                    "reference" => false,
-                    "detect" => true,
-                    other => fail(&format!("--crop: reference or detect, not {other}")),
+                (args.detect, args.upright) = match value.as_str() {
+                    "reference" => (false, false),
+                    "detect" => (true, false),
+                    "upright" => (true, true),
+                    other => fail(&format!("--crop: reference, detect or upright, not {other}")),
                 }
             }
             other => fail(&format!("unknown argument {other}")),
@@ -157,9 +160,10 @@ fn main() {
     let paths: Vec<PathBuf> = photos.items.iter().map(|(path, _)| path.clone()).collect();
     let (crops, items): (Vec<_>, Vec<_>) = if args.detect {
         let detector = load_detector(&device).unwrap_or_else(|e| fail(&e));
-        let found = detected_face_crops(&paths, &detector).unwrap_or_else(|e| fail(&e));
+        let found = detected_face_crops(&paths, &detector, args.upright).unwrap_or_else(|e| fail(&e));
         let missed: Vec<_> = paths.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(p, _)| p.display().to_string()).collect();
-        println!("crop: the detected face nearest each photo's centre (none found, left out: {} {missed:?})", missed.len());
+        let how = if args.upright { ", turned eyes-level" } else { "" };
+        println!("crop: the detected face nearest each photo's centre{how} (none found, left out: {} {missed:?})", missed.len());
         found.into_iter().zip(&photos.items).filter_map(|(crop, item)| Some((crop?, item.clone()))).unzip()
     } else {
         println!("crop: the reference crop (LFW rows/cols 60..188)");
