@@ -46,6 +46,8 @@ pub fn People() -> impl IntoView {
     }
 }
 
+const SEVERAL_FACES: &str = "several faces; pick the one to enroll below";
+
 #[component]
 fn PersonCard(id: u32) -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -100,7 +102,7 @@ fn PersonCard(id: u32) -> impl IntoView {
                         embedding_ms += now_ms() - started;
                         added += 1;
                     }
-                    Ok(false) => problems.push(format!("{}: several faces; pick the one to enroll below", file.name())),
+                    Ok(false) => problems.push(format!("{}: {SEVERAL_FACES}", file.name())),
                     Err(e) => problems.push(format!("{}: {e}", file.name())),
                 }
             }
@@ -150,17 +152,16 @@ fn PersonCard(id: u32) -> impl IntoView {
     let camera = Camera::new();
     let (captures, set_captures) = signal(0usize);
     let capture = move |_| {
+        set_captures.update(|n| *n += 1);
+        let name = format!("camera-{}.jpg", captures.get_untracked());
         spawn_local(async move {
             let result = match camera.capture().await {
-                Ok(bytes) => {
-                    set_captures.update(|n| *n += 1);
-                    enroll_bytes(format!("camera-{}.jpg", captures.get_untracked()), bytes).await
-                }
+                Ok(bytes) => enroll_bytes(name.clone(), bytes).await,
                 Err(e) => Err(e),
             };
             set_message.set(match result {
                 Ok(true) => String::new(),
-                Ok(false) => "camera: several faces; pick the one to enroll below".into(),
+                Ok(false) => format!("{name}: {SEVERAL_FACES}"),
                 Err(e) => format!("camera: {e}"),
             });
         });
@@ -224,6 +225,9 @@ fn PersonCard(id: u32) -> impl IntoView {
                                 state.add_photo(id, state.photo_from_face(file_name.clone(), face));
                             }
                             set_choices.update(|c| c.retain(|other| other.0 != key));
+                            // The "pick one" line for this photo has been answered.
+                            let asked = format!("{file_name}: {SEVERAL_FACES}");
+                            set_message.update(|m| *m = m.lines().filter(|line| *line != asked).collect::<Vec<_>>().join("\n"));
                         }
                     };
                     view! { <FaceChoice file_name=file_name faces=faces on_done=on_done/> }

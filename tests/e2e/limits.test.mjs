@@ -126,6 +126,8 @@ test('several faces: the user picks one; no face: a clear message and nothing en
   await choice.getByTestId('pick-face').nth(1).click();
   await photoCount(person, 1);
   assert.equal(await person.getByTestId('face-choice').count(), 0);
+  // The question is answered: only the no-face line is left.
+  assert.doesNotMatch(await text(person.getByTestId('person-message')), /group\.jpg/);
   assert.deepEqual(errors, []);
 });
 
