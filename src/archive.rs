@@ -61,7 +61,7 @@ fn bytes_from_base64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Erro
 }
 
 fn f32s_to_base64<S: Serializer>(values: &[f32], s: S) -> Result<S::Ok, S::Error> {
-    bytes_to_base64(&values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>(), s)
+    bytes_to_base64(&crate::weights::f32_bytes(values), s)
 }
 
 fn f32s_from_base64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
@@ -69,7 +69,7 @@ fn f32s_from_base64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Erro
     if bytes.len() % 4 != 0 {
         return Err(serde::de::Error::custom("an embedding's byte length is not a multiple of 4"));
     }
-    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    Ok(crate::weights::f32_values(&bytes))
 }
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";

@@ -10,6 +10,7 @@ use crate::backbone::{Backbone, BackboneId};
 use crate::detector::{Detector, Face};
 use crate::head::{EpochStats, HeadConfig, TrainedHead};
 use crate::preprocess::RgbImage;
+use crate::weights::f32_values;
 
 /// Side of the face thumbnails the page shows and keeps.
 pub const THUMBNAIL_SIDE: usize = 64;
@@ -151,16 +152,12 @@ impl Reply {
     }
 }
 
-pub fn f32_bytes(rows: &[Vec<f32>]) -> Vec<u8> {
-    rows.iter().flatten().flat_map(|v| v.to_le_bytes()).collect()
-}
 
 fn f32_rows(bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>, String> {
     if dim == 0 || bytes.len() % (4 * dim) != 0 {
         return Err(format!("{} bytes are not rows of {dim} f32 values", bytes.len()));
     }
-    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    Ok(values.chunks_exact(dim).map(<[f32]>::to_vec).collect())
+    Ok(f32_values(bytes).chunks_exact(dim).map(<[f32]>::to_vec).collect())
 }
 
 /// The worker's state: the loaded backbone, detector and current head.
@@ -208,8 +205,7 @@ impl ComputeService {
             }
             Request::Embed { crop } => {
                 let (image, crops) = self.faces(&bytes, crop).await?;
-                let images: Vec<RgbImage> = crops.iter().map(|(_, _, face)| face.clone()).collect();
-                let embeddings = self.backbone()?.embed_async(&images).await?;
+                let embeddings = self.embed_crops(&crops).await?;
                 let faces = crops
                     .into_iter()
                     .zip(embeddings)
@@ -251,8 +247,7 @@ impl ComputeService {
             Request::Recognise => {
                 let head = self.head.as_ref().ok_or("train the model first")?;
                 let (image, crops) = self.faces(&bytes, Crop::Detect).await?;
-                let images: Vec<RgbImage> = crops.iter().map(|(_, _, face)| face.clone()).collect();
-                let embeddings = self.backbone()?.embed_async(&images).await?;
+                let embeddings = self.embed_crops(&crops).await?;
                 let probabilities = head.predict_proba(&embeddings);
                 let faces = crops
                     .iter()
@@ -267,6 +262,11 @@ impl ComputeService {
 
     fn backbone(&self) -> Result<&Backbone, String> {
         self.backbone.as_ref().ok_or_else(|| "the backbone is not loaded yet".to_string())
+    }
+
+    async fn embed_crops(&self, crops: &Crops) -> Result<Vec<Vec<f32>>, String> {
+        let images: Vec<RgbImage> = crops.iter().map(|(_, _, face)| face.clone()).collect();
+        self.backbone()?.embed_async(&images).await
     }
 
     /// Decodes an image file and crops the faces in it as `crop` says.

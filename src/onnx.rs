@@ -111,7 +111,7 @@ fn tensor(bytes: &[u8]) -> Result<Option<(String, Vec<usize>, Vec<f32>)>, String
             (1, _) => push_varints(&value, &mut dims)?,
             (2, Value::Varint(t)) => data_type = *t,
             (4, Value::Bytes(b)) | (9, Value::Bytes(b)) => {
-                values.extend(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                values.extend(crate::weights::f32_values(b))
             }
             (8, Value::Bytes(b)) => name = text(b)?,
             _ => {}

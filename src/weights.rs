@@ -32,8 +32,14 @@ fn serialize(
     safetensors::serialize(views, metadata.map(|m| m.into_iter().collect()))
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+/// f32 values as little-endian bytes (the layout of safetensors, ONNX and the worker's messages).
+pub fn f32_bytes<'a>(values: impl IntoIterator<Item = &'a f32>) -> Vec<u8> {
+    values.into_iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes as f32 values (a trailing partial value is ignored).
+pub fn f32_values(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 /// Serializes tensors (f16 where lossless, else f32) with string metadata.
@@ -60,7 +66,7 @@ pub fn read_f32(bytes: &[u8]) -> Result<Vec<NamedTensor>, SafeTensorError> {
         let data = view.data();
         let values = match view.dtype() {
             Dtype::F16 => data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::F32 => f32_values(data),
             other => {
                 return Err(SafeTensorError::InvalidTensorView(other, view.shape().to_vec(), data.len()));
             }

@@ -7,9 +7,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use facelab::backbone::{BackboneId, FACERES};
-use facelab::compute::{Backend, Crop, ComputeService, NO_FACE, Reply, Request, f32_bytes};
+use facelab::compute::{Backend, Crop, ComputeService, NO_FACE, Reply, Request};
 use facelab::detector::DETECTOR;
 use facelab::preprocess::RgbImage;
+use facelab::weights::f32_bytes;
 use facelab::dataset::{data_root, require, weights_dir};
 
 /// The CPU backends finish every future at once; nothing here waits on I/O.
@@ -72,7 +73,7 @@ fn the_pages_requests_on_real_photos() {
     let test = vec![rows[5].clone(), rows[11].clone()];
     let labels = [vec![0; 5], vec![1; 5]].concat();
     let request = Request::Train { labels, classes: 2, test_rows: 2, seed: 42 };
-    let (epochs, reply, saved_head) = ask(&mut service, request, f32_bytes(&[train, test].concat()));
+    let (epochs, reply, saved_head) = ask(&mut service, request, f32_bytes(train.iter().chain(&test).flatten()));
     assert_eq!(epochs.len(), 10);
     assert_eq!(reply, Reply::Trained { test_predictions: vec![0, 1] });
 

@@ -23,18 +23,23 @@ struct OpenSet {
 
 impl OpenSet {
     fn new(state: AppState, min_confidence: f64) -> Result<Self, String> {
-        let trained = state.trained.get_untracked().ok_or("train the model first")?;
-        let people = state.people.get_untracked();
-        let (embeddings, labels): (Vec<Vec<f32>>, Vec<usize>) = trained
-            .names
-            .iter()
-            .enumerate()
-            .flat_map(|(label, name)| people.iter().filter(move |p| &p.name == name).flat_map(move |p| p.photos.iter().map(move |f| (f.embedding.clone(), label))))
-            .unzip();
+        // Names and threshold only: the head's weights (megabytes) stay where they are.
+        let (names, unknown) = state
+            .trained
+            .with_untracked(|t| t.as_ref().map(|t| (t.names.clone(), t.unknown.clone())))
+            .ok_or("train the model first")?;
+        // Read in place: this runs for every camera frame, and the roster holds every thumbnail.
+        let (embeddings, labels): (Vec<Vec<f32>>, Vec<usize>) = state.people.with_untracked(|people| {
+            names
+                .iter()
+                .enumerate()
+                .flat_map(|(label, name)| people.iter().filter(move |p| &p.name == name).flat_map(move |p| p.photos.iter().map(move |f| (f.embedding.clone(), label))))
+                .unzip()
+        });
         // Without every person's photos (renamed or deleted since training) there is no centroid.
-        let complete = (0..trained.names.len()).all(|l| labels.contains(&l));
-        let centroids = trained.unknown.filter(|_| complete).map(|t| (CentroidClassifier::fit(&embeddings, &labels, trained.names.len()), t));
-        Ok(Self { names: trained.names, centroids, min_confidence })
+        let complete = (0..names.len()).all(|l| labels.contains(&l));
+        let centroids = unknown.filter(|_| complete).map(|t| (CentroidClassifier::fit(&embeddings, &labels, names.len()), t));
+        Ok(Self { names, centroids, min_confidence })
     }
 
     /// "Name (87.5% confident)" or "unknown (closest: Name, ...)".

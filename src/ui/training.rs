@@ -1,9 +1,10 @@
 //! Train and test: a per-person split, the dense head trained epoch by epoch in the page, then
 //! test accuracy, per-person accuracy and the confusion matrix as a heatmap.
 
-use facelab::compute::{Reply, Request, f32_bytes};
+use facelab::compute::{Reply, Request};
 use facelab::head::{CentroidClassifier, EpochStats};
 use facelab::openset::calibrate;
+use facelab::weights::f32_bytes;
 use facelab::metrics::{ConfusionMatrix, Split, stratified_split};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -48,7 +49,7 @@ pub fn Training() -> impl IntoView {
         set_history.set(Vec::new());
         spawn_local(async move {
             let request = Request::Train { labels: train_y.clone(), classes: names.len(), test_rows: test_x.len(), seed };
-            let rows = f32_bytes(&[train_x.clone(), test_x.clone()].concat());
+            let rows = f32_bytes(train_x.iter().chain(&test_x).flatten());
             let on_epoch = move |reply| {
                 if let Reply::Epoch(stats) = reply {
                     set_history.update(|h| h.push(stats));
