@@ -284,10 +284,8 @@ impl ComputeService {
                 faces.iter().map(|f| (f.bbox, f.score, f.backbone_crop(&image))).collect()
             }
             None => {
-                let face = image.face_crop();
-                let side = face.width as f32;
-                let (left, top) = ((image.width as f32 - side) / 2.0, (image.height as f32 - side) / 2.0);
-                vec![([left, top, side, side], 1.0, face)]
+                let (left, top, side) = image.face_crop_square();
+                vec![([left as f32, top as f32, side as f32, side as f32], 1.0, image.face_crop())]
             }
         };
         if crops.is_empty() {

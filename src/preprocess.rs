@@ -134,13 +134,19 @@ impl RgbImage {
     }
 
     /// The crop the reference experiment uses: rows/cols 60..188 of a 250x250 LFW photo; for any
-    /// other photo, the centred square (until face detection finds the face itself).
+    /// other photo, the centred square.
     pub fn face_crop(&self) -> Self {
+        let (left, top, side) = self.face_crop_square();
+        self.crop(left, top, side)
+    }
+
+    /// Where `face_crop` cuts: left, top and side.
+    pub fn face_crop_square(&self) -> (usize, usize, usize) {
         if self.width == LFW_SIDE && self.height == LFW_SIDE {
-            self.crop(LFW_CROP_START, LFW_CROP_START, LFW_CROP_SIDE)
+            (LFW_CROP_START, LFW_CROP_START, LFW_CROP_SIDE)
         } else {
             let side = self.width.min(self.height);
-            self.crop((self.width - side) / 2, (self.height - side) / 2, side)
+            ((self.width - side) / 2, (self.height - side) / 2, side)
         }
     }
 
