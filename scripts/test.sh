@@ -14,7 +14,7 @@ cargo test --release --locked
 
 echo "test: the core in headless Chromium (wasm-bindgen-test; webdriver.json names the browser)"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=900 \
-  cargo test --release --locked --no-default-features --target wasm32-unknown-unknown --test browser -- --nocapture
+  cargo test --release --locked --no-default-features --features simd --target wasm32-unknown-unknown --test browser -- --nocapture
 
 echo "test: building the page (trunk build --release)"
 export PATH="$HOME/.cache/facelab/tools/node_modules/.bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true

@@ -10,7 +10,7 @@ use crate::backbone::{Backbone, BackboneId};
 use crate::detector::{Detector, Face};
 use crate::head::{EpochStats, HeadConfig, TrainedHead};
 use crate::preprocess::RgbImage;
-use crate::weights::f32_values;
+use crate::weights::{f32_bytes, f32_values};
 
 /// Side of the face thumbnails the page shows and keeps.
 pub const THUMBNAIL_SIDE: usize = 64;
@@ -103,6 +103,10 @@ pub enum Request {
     LoadDetector,
     /// Bytes: an image file. Replies `Embedded`, one entry per face.
     Embed { crop: Crop },
+    /// Bytes: `count` images already cropped to the backbone's input size, 8-bit RGB, row-major,
+    /// one after another; embedded in one batch. Replies `EmbeddedPixels` with the embeddings as
+    /// little-endian f32 bytes, `count` rows.
+    EmbedPixels { count: usize },
     /// Bytes: little-endian f32 embeddings, the training rows then `test_rows` test rows.
     /// Replies `Epoch` per epoch, then `Trained` with the head's safetensors as bytes.
     Train { labels: Vec<usize>, classes: usize, test_rows: usize, seed: u64 },
@@ -138,6 +142,7 @@ pub enum Reply {
     DetectorLoaded,
     /// The photo's size and its faces, largest first.
     Embedded { width: usize, height: usize, faces: Vec<EmbeddedFace> },
+    EmbeddedPixels { dim: usize },
     Epoch(EpochStats),
     Trained { test_predictions: Vec<usize> },
     HeadSet,
@@ -217,6 +222,17 @@ impl ComputeService {
                     })
                     .collect();
                 Ok((Reply::Embedded { width: image.width, height: image.height, faces }, Vec::new()))
+            }
+            Request::EmbedPixels { count } => {
+                let backbone = self.backbone()?;
+                let side = backbone.spec.input_size;
+                if count == 0 || bytes.len() != count * side * side * 3 {
+                    return Err(format!("{} bytes are not {count} RGB images of {side}x{side}", bytes.len()));
+                }
+                let inputs: Vec<RgbImage> =
+                    bytes.chunks_exact(side * side * 3).map(|pixels| RgbImage::new(side, side, pixels.to_vec())).collect();
+                let embeddings = backbone.embed_async(&inputs).await?;
+                Ok((Reply::EmbeddedPixels { dim: backbone.spec.embedding_dim }, f32_bytes(embeddings.iter().flatten())))
             }
             Request::Train { labels, classes, test_rows, seed } => {
                 let dim = self.backbone()?.spec.embedding_dim;

@@ -10,7 +10,7 @@ use facelab::backbone::{BackboneId, FACERES};
 use facelab::compute::{Backend, Crop, ComputeService, NO_FACE, Reply, Request};
 use facelab::detector::DETECTOR;
 use facelab::preprocess::RgbImage;
-use facelab::weights::f32_bytes;
+use facelab::weights::{f32_bytes, f32_values};
 use facelab::dataset::{data_root, require, weights_dir};
 
 /// The CPU backends finish every future at once; nothing here waits on I/O.
@@ -105,4 +105,31 @@ fn the_pages_requests_on_real_photos() {
     }
     let (_, reply, _) = ask(&mut service, Request::SetHead, b"garbage".to_vec());
     assert!(matches!(reply, Reply::Failed { .. }));
+}
+
+#[test]
+fn a_batch_of_pixels_embeds_like_the_photos_one_by_one() {
+    let weights = std::fs::read(weights_dir().join(FACERES.weights_file))
+        .expect("faceres weights: run `cargo run --release --bin weights -- fetch`");
+    let mut service = ComputeService::default();
+    ask(&mut service, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::Flex }, weights);
+    let side = FACERES.input_size;
+    let inputs: Vec<RgbImage> = [("Colin_Powell", 1), ("Tony_Blair", 2), ("Tony_Blair", 3)]
+        .iter()
+        .map(|&(person, number)| RgbImage::decode(&photo(person, number)).unwrap().face_crop().resize_bilinear(side, side))
+        .collect();
+
+    let pixels: Vec<u8> = inputs.iter().flat_map(|i| i.pixels.clone()).collect();
+    let (_, reply, bytes) = ask(&mut service, Request::EmbedPixels { count: 3 }, pixels.clone());
+    assert_eq!(reply, Reply::EmbeddedPixels { dim: 1024 });
+    let batch = f32_values(&bytes);
+    assert_eq!(batch.len(), 3 * 1024);
+    for (i, input) in inputs.iter().enumerate() {
+        let (_, _, one) = ask(&mut service, Request::EmbedPixels { count: 1 }, input.pixels.clone());
+        let one = f32_values(&one);
+        let diff = one.iter().zip(&batch[i * 1024..(i + 1) * 1024]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-3, "image {i}: batch and single differ by {diff}");
+    }
+    let (_, reply, _) = ask(&mut service, Request::EmbedPixels { count: 2 }, pixels);
+    assert!(matches!(&reply, Reply::Failed { error } if error.contains("not 2 RGB images of 224x224")), "{reply:?}");
 }

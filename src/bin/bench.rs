@@ -1,7 +1,8 @@
 //! Benchmark (not a test): milliseconds per image of each backbone on each CPU backend, natively,
 //! on real LFW inputs, and the flex/ndarray ratio measured in the same process.
 //!
-//! `cargo run --release --bin bench -- [--batch N] [--runs N] [--backbones faceres,...]`
+//! `cargo run --release --bin bench -- [--batch N] [--runs N] [--backbones faceres,...] [--json FILE]`
+//! (`RAYON_NUM_THREADS=1` for one thread; `--json` is what scripts/bench.sh reads.)
 
 use std::time::Instant;
 
@@ -10,9 +11,12 @@ use facelab::backbone::BackboneId;
 use facelab::dataset::{load_backbone, testvectors_root};
 use facelab::preprocess::RgbImage;
 
-fn median(mut values: Vec<f64>) -> f64 {
+/// Median, min and max.
+fn summary(mut values: Vec<f64>) -> (f64, f64, f64) {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    let n = values.len();
+    let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+    (median, values[0], values[n - 1])
 }
 
 #[allow(deprecated)] // burn-ndarray is deprecated in Burn 0.22; it is measured as the reference.
@@ -38,16 +42,20 @@ fn main() {
     assert!(!images.is_empty(), "no *_224.png inputs in {}", inputs_dir.display());
     images = images.iter().cycle().take(batch).cloned().collect();
 
-    println!(
-        "native CPU, batch {batch}, median of {runs} runs after a warm-up, {} threads",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
+    // Burn's CPU backends use rayon natively: its pool is as large as this says.
+    let threads: usize = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!("native CPU, batch {batch}, median of {runs} runs after a warm-up, {threads} threads");
+    let mut rows = Vec::new();
     println!("{:<20} {:>14} {:>14} {:>14}", "backbone", "flex ms/img", "ndarray ms/img", "flex/ndarray");
     for name in names.split(',') {
         let id = BackboneId::from_name(name).unwrap_or_else(|| panic!("unknown backbone {name}"));
         let spec = id.spec();
         let mut per_image = Vec::new();
-        for device in [Device::flex(), ndarray()] {
+        for (backend, device) in [("flex", Device::flex()), ("ndarray", ndarray())] {
             let backbone = load_backbone(id, &device).unwrap_or_else(|e| panic!("{e}"));
             backbone.embed_inputs(&images); // warm-up
             let times: Vec<f64> = (0..runs)
@@ -57,8 +65,17 @@ fn main() {
                     started.elapsed().as_secs_f64() * 1e3 / batch as f64
                 })
                 .collect();
-            per_image.push(median(times));
+            let (median, min, max) = summary(times);
+            per_image.push(median);
+            rows.push(serde_json::json!({
+                "backbone": spec.name, "backend": backend, "threads": threads, "batch": batch,
+                "median": median, "min": min, "max": max,
+            }));
         }
         println!("{:<20} {:>14.1} {:>14.1} {:>14.3}", spec.name, per_image[0], per_image[1], per_image[0] / per_image[1]);
+    }
+    if let Some(path) = value("--json") {
+        let json = serde_json::json!({ "threads": threads, "batch": batch, "runs": runs, "rows": rows });
+        std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
 }

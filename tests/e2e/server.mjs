@@ -8,24 +8,39 @@ import { chromium } from 'playwright-core';
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm',
   '.css': 'text/css', '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.txt': 'text/plain', '.safetensors': 'application/octet-stream',
+  '.txt': 'text/plain', '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream',
 };
 
 export const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
 export const dataRoot = resolve(process.env.FACELAB_DATA ?? join(repoRoot, '../shared/data'));
 export const outputDir = join(repoRoot, 'tests/output');
 
+/// The headers that make a page cross-origin isolated (what wasm threads need); Trunk.toml serves
+/// them and the README asks the same of a static deployment, so the tests serve them too.
+export const ISOLATION_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
 export async function serveDist(dir = join(repoRoot, 'dist')) {
   await stat(join(dir, 'index.html')).catch(() => {
     throw new Error(`${dir}/index.html not found: build the page first (trunk build --release)`);
   });
+  return serveFolders({ '/': dir }, ISOLATION_HEADERS);
+}
+
+/// Serves folders under URL prefixes (`{ '/': dist, '/tfjs/': ... }`, longest prefix wins), with
+/// extra response headers (e.g. COOP/COEP for cross-origin isolation).
+export async function serveFolders(mounts, headers = {}) {
+  const prefixes = Object.keys(mounts).sort((a, b) => b.length - a.length);
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    const file = join(dir, path.endsWith('/') ? `${path}index.html` : path);
+    const prefix = prefixes.find((p) => path.startsWith(p));
+    if (prefix === undefined) { res.writeHead(404).end(); return; }
+    const dir = resolve(mounts[prefix]);
+    const rest = path.slice(prefix.length);
+    const file = join(dir, rest === '' || rest.endsWith('/') ? `${rest}index.html` : rest);
     if (!file.startsWith(dir)) { res.writeHead(403).end(); return; }
     try {
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length });
+      res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length });
       res.end(body);
     } catch {
       res.writeHead(404).end();

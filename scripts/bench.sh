@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark: our backbones vs TensorFlow.js (same model files, same images, same
+# page) in headless Chromium, plus our native numbers for scale. Prints a Markdown table and writes
+# tests/output/bench.md and bench.json. Options go to bench/run.mjs (--backbones faceres --batch 4
+# --rounds 5 --warmup 2 --threads N --software-gpu --no-isolation).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/facelab/target}"
+export FACELAB_TESTVECTORS="${FACELAB_TESTVECTORS:-$(realpath -m ../shared/testvectors)}"
+scripts/setup.sh
+export PATH="$HOME/.cache/facelab/tools/node_modules/.bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true
+
+echo "bench: building the page with wasm SIMD (dist/)"
+trunk build --release
+# The same code without SIMD (no `simd` feature, no simd128 instructions), for the comparison:
+# its own target dir, since other RUSTFLAGS would rebuild every dependency in the shared one.
+echo "bench: building the page without wasm SIMD (dist-nosimd/)"
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR-nosimd" RUSTFLAGS="-C target-feature=-simd128" \
+  trunk build --release --no-default-features --dist dist-nosimd
+
+backbones=faceres,resnet50-imagenet
+for ((i = 1; i <= $#; i++)); do [ "${!i}" = --backbones ] && { j=$((i + 1)); backbones=${!j}; }; done
+mkdir -p tests/output
+echo "bench: native, 1 thread and all cores"
+RAYON_NUM_THREADS=1 cargo run --release --locked --quiet --bin bench -- --backbones "$backbones" --json tests/output/bench-native-1.json
+cargo run --release --locked --quiet --bin bench -- --backbones "$backbones" --json tests/output/bench-native.json
+
+echo "bench: headless Chromium"
+node bench/run.mjs --native tests/output/bench-native-1.json,tests/output/bench-native.json "$@"
