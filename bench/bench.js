@@ -19,6 +19,13 @@ function cosine(a, b) {
   return dot / Math.sqrt(na * nb);
 }
 
+function concat(parts) {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) { out.set(part, at); at += part.length; }
+  return out;
+}
+
 async function fetchBytes(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
@@ -79,10 +86,10 @@ class FacelabWorker {
 
 /// Ours: `workers` instances of the module, each with the backbone, the batch split between them.
 class Ours {
-  constructor({ build, backend, workers }) {
-    this.build = build;
+  constructor({ build, backend, threads, oneByOne }) {
     this.backend = backend;
-    this.workers = Array.from({ length: workers }, () => new FacelabWorker(build));
+    this.oneByOne = oneByOne;
+    this.workers = Array.from({ length: threads }, () => new FacelabWorker(build));
   }
 
   async load(backbone, weights) {
@@ -91,6 +98,17 @@ class Ours {
   }
 
   async embed(pixels, count, side) {
+    if (this.oneByOne) {
+      const size = side * side * 3;
+      const parts = [];
+      for (let i = 0; i < count; i++) parts.push(await this.embedBatch(pixels.subarray(i * size, (i + 1) * size), 1, side));
+      return concat(parts);
+    }
+    return this.embedBatch(pixels, count, side);
+  }
+
+  /// The batch split evenly between the workers, one request each.
+  async embedBatch(pixels, count, side) {
     const per = Math.ceil(count / this.workers.length);
     const parts = await Promise.all(this.workers.map((worker, i) => {
       const n = Math.max(0, Math.min(per, count - i * per));
@@ -98,10 +116,7 @@ class Ours {
       const slice = pixels.slice(i * per * side * side * 3, (i * per + n) * side * side * 3);
       return worker.call({ EmbedPixels: { count: n } }, slice).then(({ bytes }) => new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
     }));
-    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const part of parts) { out.set(part, at); at += part.length; }
-    return out;
+    return concat(parts);
   }
 
   close() { this.workers.forEach((w) => w.terminate()); }
@@ -170,7 +185,10 @@ function rowsFor(options, gpu) {
       rows.push({ engine: 'facelab', build, backend, threads: 1 });
     }
   }
-  if (threads > 1) rows.push({ engine: 'facelab', build: 'app', backend: 'Flex', threads });
+  if (options.builds.includes('app')) {
+    rows.push({ engine: 'facelab', build: 'app', backend: 'Flex', threads: 1, oneByOne: true });
+    if (threads > 1) rows.push({ engine: 'facelab', build: 'app', backend: 'Flex', threads });
+  }
   rows.push({ engine: 'tfjs', backend: 'wasm', threads: 1, reference: true });
   if (threads > 1) {
     rows.push(crossOriginIsolated
@@ -189,10 +207,13 @@ function rowsFor(options, gpu) {
 }
 
 function label(row) {
-  if (row.engine === 'tfjs') return `TF.js ${row.backend}${row.backend === 'wasm' ? ' SIMD' : ''}, ${row.threads} thread${row.threads > 1 ? 's' : ''}`;
+  if (row.engine === 'tfjs') {
+    const threads = row.backend !== 'wasm' ? '' : row.threads > 1 ? `, threaded module, ${row.threads} threads asked` : ', 1 thread';
+    return `TF.js ${row.backend}${row.backend === 'wasm' ? ' SIMD' : ''}${threads}`;
+  }
   const simd = row.backend === 'WebGpu' ? '' : row.build === 'app' ? ' SIMD' : ' no SIMD';
-  const workers = row.threads > 1 ? `, ${row.threads} workers` : ', 1 thread';
-  return `facelab ${row.backend.toLowerCase()}${simd}${workers}`;
+  const workers = row.backend === 'WebGpu' ? '' : row.threads > 1 ? `, ${row.threads} workers` : ', 1 thread';
+  return `facelab ${row.backend.toLowerCase()}${simd}${workers}${row.oneByOne ? ', one image per call' : ''}`;
 }
 
 /// Runs the benchmark: options {backbones, builds, batch, rounds, warmup, threads, softwareGpu}.
@@ -253,6 +274,8 @@ window.runBench = async function runBench(options) {
           row.cosine = Math.min(...cosines);
         }
       }
+    }
+    for (const row of rows) {
       delete row.embedding;
       results.rows.push(row);
     }

@@ -26,10 +26,11 @@ async function load({ backend, threads, modelUrl, format, outputName, side, prep
     model = tf.model({ inputs: full.inputs, outputs: full.getLayer(outputName).output });
   }
   input = { side, mean: tf.tensor1d(preprocessing.mean), bgr: preprocessing.bgr, scale: preprocessing.scale };
-  const details = { backend: tf.getBackend(), version: tf.version.tfjs };
+  const details = { backend: tf.getBackend(), version: tf.version.tfjs, isolated: self.crossOriginIsolated };
   if (backend === 'wasm') {
     details.simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    details.threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? tf.wasm.getThreadsCount() : 1;
+    // What XNNPACK's pool really got (TF.js may use fewer threads than asked for).
+    details.threads = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) ? tf.wasm.getThreadsCount() : 1;
   }
   return details;
 }

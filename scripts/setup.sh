@@ -53,10 +53,14 @@ if ! pkg-config --exists hdf5 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libhdf5-dev pkg-config >/dev/null
 fi
 
-# playwright-core drives Debian's Chromium in the end-to-end tests (it downloads no browser).
-if [ "$(node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null)" != \
-     "$(node -p "require('./package.json').devDependencies['playwright-core']")" ]; then
-  say "installing playwright-core from npm"
+# From npm, at package.json's exact versions: playwright-core drives Debian's Chromium in the
+# end-to-end tests (it downloads no browser); TensorFlow.js is the benchmark's peer (bench/).
+if ! node -e '
+  const wanted = require("./package.json").devDependencies;
+  for (const [name, version] of Object.entries(wanted)) {
+    if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);
+  }' 2>/dev/null; then
+  say "installing playwright-core and TensorFlow.js from npm (package-lock.json)"
   npm ci --silent --no-audit --no-fund
 fi
 

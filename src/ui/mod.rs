@@ -96,6 +96,10 @@ pub struct Trained {
 #[derive(Clone, Copy)]
 pub struct AppState {
     compute: StoredValue<Option<Rc<ComputeClient>>, LocalStorage>,
+    /// More CPU workers with the same backbone and detector, so that several photos are embedded
+    /// at once (one per core beyond the first, at most 3; none on WebGPU). A wasm module runs on
+    /// one thread; separate workers use the other cores without cross-origin isolation.
+    helpers: StoredValue<Vec<Rc<ComputeClient>>, LocalStorage>,
     weights: StoredValue<Option<Rc<Vec<u8>>>, LocalStorage>,
     /// The face detector's weights; without them photos are centre-cropped.
     detector: StoredValue<Option<Rc<Vec<u8>>>, LocalStorage>,
@@ -146,11 +150,15 @@ impl AppState {
     pub async fn start_backend(self, choice: Backend) {
         let Some(weights) = self.weights.get_value() else { return };
         self.compute.set_value(None);
+        self.helpers.set_value(Vec::new());
         self.loading.set(Loading::Starting(choice));
         match self.load_on(choice, &weights).await {
             Ok(client) => {
                 self.compute.set_value(Some(client));
                 self.loading.set(Loading::Ready(choice));
+                if choice != Backend::WebGpu {
+                    self.start_helpers(choice, &weights).await;
+                }
             }
             Err(e) if choice != Backend::Flex => {
                 self.backend_note.set(format!("{} could not run the backbone ({e}); using the CPU (burn-flex) instead.", choice.label()));
@@ -160,14 +168,37 @@ impl AppState {
         }
     }
 
-    async fn load_on(self, backend: Backend, weights: &[u8]) -> Result<Rc<ComputeClient>, String> {
+    /// Starts the helper workers one after the other; the page works meanwhile. Stops where one
+    /// fails (each is a whole wasm instance: memory may run short) or the backend changes.
+    async fn start_helpers(self, backend: Backend, weights: &[u8]) {
+        let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()) as usize;
+        for _ in 1..cores.clamp(1, 4) {
+            let Ok((helper, None)) = self.start_worker(backend, weights).await else { return };
+            if self.loading.get_untracked() != Loading::Ready(backend) {
+                return;
+            }
+            self.helpers.update_value(|helpers| helpers.push(helper));
+        }
+    }
+
+    /// A worker with the backbone and, where it loads, the detector (else the reason it did not).
+    async fn start_worker(self, backend: Backend, weights: &[u8]) -> Result<(Rc<ComputeClient>, Option<String>), String> {
         let client = ComputeClient::start().await?;
         let load = Request::Load { backbone: FACERES.id, backend };
         client.call(&load, weights, |_| {}).await.map_err(|e| e.to_string())?;
+        let mut no_detector = None;
         if let Some(detector) = self.detector.get_value() {
             if let Err(e) = client.call(&Request::LoadDetector, &detector, |_| {}).await {
-                self.backend_note.set(format!("Face detection is unavailable ({e}); photos are cropped to their centre."));
+                no_detector = Some(e.to_string());
             }
+        }
+        Ok((client, no_detector))
+    }
+
+    async fn load_on(self, backend: Backend, weights: &[u8]) -> Result<Rc<ComputeClient>, String> {
+        let (client, no_detector) = self.start_worker(backend, weights).await?;
+        if let Some(e) = no_detector {
+            self.backend_note.set(format!("Face detection is unavailable ({e}); photos are cropped to their centre."));
         }
         if let Some(trained) = self.trained.get_untracked() {
             if let Err(e) = client.call(&Request::SetHead, &trained.head, |_| {}).await {
@@ -195,15 +226,40 @@ impl AppState {
 
     /// Finds and embeds the faces in a photo file, in the worker.
     pub async fn faces_in(self, bytes: &[u8], crop: Crop) -> Result<Vec<EmbeddedFace>, String> {
-        match self.call(Request::Embed { crop }, bytes, |_| {}).await? {
-            (Reply::Embedded { faces, .. }, _) => Ok(faces),
-            (other, _) => Err(format!("unexpected reply {other:?}")),
-        }
+        embedded_faces(self.call(Request::Embed { crop }, bytes, |_| {}).await?)
+    }
+
+    /// How many photos `faces_in_each` embeds at once.
+    pub fn lanes(&self) -> usize {
+        1 + self.helpers.with_value(Vec::len)
+    }
+
+    /// `faces_in` for up to `lanes()` photos at once, one per worker; results in the photos' order.
+    pub async fn faces_in_each(self, photos: &[&[u8]], crop: Crop) -> Vec<Result<Vec<EmbeddedFace>, String>> {
+        let helpers = self.helpers.get_value();
+        let helpers = &helpers;
+        let jobs = photos.iter().enumerate().map(|(i, &bytes)| async move {
+            let Some(helper) = i.checked_sub(1).and_then(|h| helpers.get(h)) else { return self.faces_in(bytes, crop).await };
+            match helper.call(&Request::Embed { crop }, bytes, |_| {}).await {
+                Ok(reply) => embedded_faces(reply),
+                Err(CallError::Failed(e)) => Err(e),
+                // A helper that stopped leaves its photo to the main worker.
+                Err(CallError::Crashed(_)) => self.faces_in(bytes, crop).await,
+            }
+        });
+        futures::future::join_all(jobs).await
     }
 
     /// A face found in a photo, as an enrolled photo.
     pub fn photo_from_face(&self, file_name: String, face: EmbeddedFace) -> Photo {
         Photo { id: self.next_id(), file_name, thumbnail: blob_url(&face.thumbnail_png), thumbnail_png: face.thumbnail_png, embedding: face.embedding }
+    }
+}
+
+fn embedded_faces(reply: (Reply, Vec<u8>)) -> Result<Vec<EmbeddedFace>, String> {
+    match reply {
+        (Reply::Embedded { faces, .. }, _) => Ok(faces),
+        (other, _) => Err(format!("unexpected reply {other:?}")),
     }
 }
 
@@ -278,6 +334,7 @@ pub fn App() -> impl IntoView {
     let loading = RwSignal::new(Loading::Progress { received: 0.0, total: None });
     let state = AppState {
         compute: StoredValue::new_local(None),
+        helpers: StoredValue::new_local(Vec::new()),
         weights: StoredValue::new_local(None),
         detector: StoredValue::new_local(None),
         loading,

@@ -62,8 +62,8 @@ fn PersonCard(id: u32) -> impl IntoView {
     let (choices, set_choices) = signal(Vec::<(u32, String, Vec<EmbeddedFace>)>::new());
 
     // One face: enrolled. Several: the user picks. None: the error says so.
-    let enroll_bytes = move |file_name: String, bytes: Vec<u8>| async move {
-        let mut faces = state.faces_in(&bytes, Crop::Detect).await?;
+    let enroll_faces = move |file_name: String, faces: Result<Vec<EmbeddedFace>, String>| {
+        let mut faces = faces?;
         if faces.len() == 1 {
             state.add_photo(id, state.photo_from_face(file_name, faces.remove(0)));
             Ok(true)
@@ -73,7 +73,8 @@ fn PersonCard(id: u32) -> impl IntoView {
         }
     };
 
-    // Photos arrive from the file picker or by drag-and-drop onto the card.
+    // Photos arrive from the file picker or by drag-and-drop onto the card; as many are embedded
+    // at once as the page has workers.
     let enroll = move |list: web_sys::FileList| {
         if !state.ready.get_untracked() {
             set_message.set("wait until the backbone has loaded".into());
@@ -83,32 +84,45 @@ fn PersonCard(id: u32) -> impl IntoView {
         cancel.set_value(false);
         spawn_local(async move {
             let mut problems = Vec::new();
-            let (mut added, mut embedding_ms) = (0usize, 0.0f64);
+            let mut added = 0usize;
+            let started = now_ms();
             let total = files.len();
-            for (done, file) in files.into_iter().enumerate() {
+            let mut done = 0;
+            while done < total {
                 if cancel.get_value() {
                     problems.push(format!("cancelled: {} photo(s) not added", total - done));
                     break;
                 }
-                set_progress.set(format!("embedding photo {} of {total}…", done + 1));
+                let group = &files[done..total.min(done + state.lanes())];
+                let last = done + group.len();
+                set_progress.set(if group.len() == 1 {
+                    format!("embedding photo {last} of {total}…")
+                } else {
+                    format!("embedding photos {}-{last} of {total}…", done + 1)
+                });
                 next_frame().await;
-                let started = now_ms();
-                let result = match fetch::file_bytes(&file).await {
-                    Ok(bytes) => enroll_bytes(file.name(), bytes).await,
-                    Err(e) => Err(e),
-                };
-                match result {
-                    Ok(true) => {
-                        embedding_ms += now_ms() - started;
-                        added += 1;
+                let mut readable = Vec::new();
+                for file in group {
+                    match fetch::file_bytes(file).await {
+                        Ok(bytes) => readable.push((file.name(), bytes)),
+                        Err(e) => problems.push(format!("{}: {e}", file.name())),
                     }
-                    Ok(false) => problems.push(format!("{}: {SEVERAL_FACES}", file.name())),
-                    Err(e) => problems.push(format!("{}: {e}", file.name())),
                 }
+                let photos: Vec<&[u8]> = readable.iter().map(|(_, bytes)| bytes.as_slice()).collect();
+                let results = state.faces_in_each(&photos, Crop::Detect).await;
+                for ((name, _), faces) in readable.iter().zip(results) {
+                    match enroll_faces(name.clone(), faces) {
+                        Ok(true) => added += 1,
+                        Ok(false) => problems.push(format!("{name}: {SEVERAL_FACES}")),
+                        Err(e) => problems.push(format!("{name}: {e}")),
+                    }
+                }
+                done = last;
             }
             set_progress.set(String::new());
-            set_summary.set(if added > 0 {
-                format!("added {added} photo(s), {:.0} ms per photo", embedding_ms / added as f64)
+            set_summary.set(if added > 0 && done > 0 {
+                // Wall-clock time over the photos processed, with the workers running side by side.
+                format!("added {added} photo(s), {:.0} ms per photo", (now_ms() - started) / done as f64)
             } else {
                 String::new()
             });
@@ -156,7 +170,7 @@ fn PersonCard(id: u32) -> impl IntoView {
         let name = format!("camera-{}.jpg", captures.get_untracked());
         spawn_local(async move {
             let result = match camera.capture().await {
-                Ok(bytes) => enroll_bytes(name.clone(), bytes).await,
+                Ok(bytes) => enroll_faces(name.clone(), state.faces_in(&bytes, Crop::Detect).await),
                 Err(e) => Err(e),
             };
             set_message.set(match result {

@@ -77,16 +77,23 @@ async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSign
     for person in people {
         let existing = state.people.with_untracked(|all| all.iter().find(|p| p.name == person.name).map(|p| p.id));
         let id = existing.unwrap_or_else(|| state.add_person(person.name.clone()));
-        for file in person.files.into_iter().take(per_person) {
-            set_status.set(format!("embedding sample photo {} of {total}…", done + 1));
+        let files: Vec<String> = person.files.into_iter().take(per_person).collect();
+        // As many photos at once as the page has workers.
+        for group in files.chunks(state.lanes()) {
+            set_status.set(format!("embedding sample photo {} of {total}…", done + group.len()));
             next_frame().await;
-            let url = format!("sample/lfw5/{file}");
-            let bytes = fetch::bytes_with_progress(&url, |_, _| {}).await?;
-            let file_name = file.rsplit('/').next().unwrap_or(&file).to_string();
+            let mut photos = Vec::new();
+            for file in group {
+                photos.push(fetch::bytes_with_progress(&format!("sample/lfw5/{file}"), |_, _| {}).await?);
+            }
+            let photos: Vec<&[u8]> = photos.iter().map(Vec::as_slice).collect();
             // The reference experiment's crop, so the page reproduces the native `evaluate`.
-            let mut faces = state.faces_in(&bytes, Crop::Reference).await.map_err(|e| format!("{file}: {e}"))?;
-            state.add_photo(id, state.photo_from_face(file_name, faces.remove(0)));
-            done += 1;
+            for (file, faces) in group.iter().zip(state.faces_in_each(&photos, Crop::Reference).await) {
+                let mut faces = faces.map_err(|e| format!("{file}: {e}"))?;
+                let file_name = file.rsplit('/').next().unwrap_or(file).to_string();
+                state.add_photo(id, state.photo_from_face(file_name, faces.remove(0)));
+                done += 1;
+            }
         }
     }
     Ok(done)

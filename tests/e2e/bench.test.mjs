@@ -1,0 +1,32 @@
+// The benchmark page (bench/) works and measures the same computation on both sides: a short run
+// on faceres with the SIMD build. No timing is asserted (scripts/bench.sh reports speed); what is
+// checked is that every row ran or says why not, and that our embeddings equal TF.js's on the
+// original model files (an implementation independent of ours, in the same page).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { benchInChromium } from '../../bench/run.mjs';
+
+test('the benchmark page runs ours and TF.js on the same inputs, with the same results', { timeout: 600_000 }, async () => {
+  const options = { backbones: ['faceres'], batch: 2, rounds: 1, warmup: 1, threads: 2, softwareGpu: false };
+  const { results } = await benchInChromium(options, { builds: ['app'] });
+  assert.equal(results.crossOriginIsolated, true, 'COOP/COEP make the page cross-origin isolated');
+  const row = (label) => results.rows.find((r) => r.label === label) ?? assert.fail(`no row ${label}: ${results.rows.map((r) => r.label)}`);
+
+  const peer = row('TF.js wasm SIMD, 1 thread');
+  assert.equal(peer.details.backend, 'wasm');
+  assert.equal(peer.details.simd, true);
+  assert.equal(peer.details.threads, 1);
+  // The threaded module loads in the isolated page (how many threads XNNPACK then uses is TF.js's
+  // choice: one on a 2-core machine).
+  const threaded = row('TF.js wasm SIMD, threaded module, 2 threads asked');
+  assert.equal(threaded.details?.isolated, true, `TF.js's worker is cross-origin isolated: ${threaded.skip ?? ''}`);
+
+  for (const label of ['facelab flex SIMD, 1 thread', 'facelab ndarray SIMD, 1 thread', 'facelab flex SIMD, 2 workers', 'facelab flex SIMD, 1 thread, one image per call']) {
+    const ours = row(label);
+    assert.ok(ours.median > 0 && ours.times.length === 1, `${label} ran: ${ours.skip ?? ''}`);
+    assert.ok(ours.cosine > 0.9999, `${label}: cosine to TF.js ${ours.cosine}`);
+  }
+  for (const r of results.rows) {
+    assert.ok(r.median > 0 || r.skip, `${r.label} either ran or says why not`);
+  }
+});
