@@ -195,7 +195,8 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     if (await card('Dropped').getByTestId('face-choice').count() > 0) await card('Dropped').getByTestId('pick-face').first().click();
     assert.match(await text(card('Dropped').getByTestId('photo-count')), / 1 photo/);
 
-    console.log(`faceres in headless Chromium (wasm, 1 thread): flex ${flex.toFixed(0)} ms/photo (mean of ${flexMs.length * PER_PERSON}), ndarray ${ndarrayMs} ms/photo (3), flex/ndarray ${(flex / ndarrayMs).toFixed(3)}`);
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    console.log(`faceres enrollment in headless Chromium (detection + embedding; wasm, a worker per core up to 4, ${cores} cores): flex ${flex.toFixed(0)} ms/photo (mean of ${flexMs.length * PER_PERSON}), ndarray ${ndarrayMs} ms/photo (3), flex/ndarray ${(flex / ndarrayMs).toFixed(3)}`);
 
     assert.deepEqual(errors, []);
     // The compute worker's own requests (its script) are among those recorded.
