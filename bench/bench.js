@@ -269,6 +269,8 @@ window.runBench = async function runBench(options) {
         row.max = Math.max(...row.times);
         if (reference) {
           row.ratio = row.median / median(reference.times);
+          // Round by round (in a round the rows run back to back), which cancels the machine's drift.
+          row.pairedRatio = median(row.times.map((t, round) => t / reference.times[round]));
           // Same outputs as the peer's, image by image (the first `images.length` of the batch).
           const cosines = images.slice(0, count).map((_, i) => cosine(row.embedding.subarray(i * dim, (i + 1) * dim), reference.embedding.subarray(i * dim, (i + 1) * dim)));
           row.cosine = Math.min(...cosines);

@@ -69,14 +69,14 @@ async function main() {
   say();
   say(`${results.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? results.userAgent}; ${results.hardwareConcurrency} cores; cross-origin isolated: ${results.crossOriginIsolated}; ` +
     `batch ${options.batch} (the 3 reference LFW inputs, cycled), ${options.warmup} warm-up + ${options.rounds} interleaved rounds; ` +
-    `ms per image, median and min-max over rounds; ratio = median / TF.js wasm 1-thread median; cos = lowest cosine to TF.js wasm's embeddings.`);
+    `ms per image, median and min-max over rounds; ratio = median / TF.js wasm 1-thread median; paired = median over rounds of the same round's ratio (robust to the machine's load drifting); cos = lowest cosine to TF.js wasm's embeddings.`);
   say();
-  say('| backbone | row | threads used | ms/img median | min-max | ratio to TF.js wasm 1 thread | cos |');
-  say('|---|---|---:|---:|---:|---:|---:|');
+  say('| backbone | row | threads used | ms/img median | min-max | ratio to TF.js wasm 1 thread | paired | cos |');
+  say('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const row of results.rows) {
-    if (row.skip) { say(`| ${row.backbone} | ${row.label} | | - | - | ${row.skip} | |`); continue; }
+    if (row.skip) { say(`| ${row.backbone} | ${row.label} | | - | - | ${row.skip} | | |`); continue; }
     const threads = row.details?.threads ?? (row.engine === 'facelab' && row.backend !== 'WebGpu' ? row.threads : '');
-    say(`| ${row.backbone} | ${row.label} | ${threads} | ${ms(row.median)} | ${ms(row.min)}-${ms(row.max)} | ${row.ratio?.toFixed(2) ?? ''} | ${row.cosine?.toFixed(6) ?? ''} |`);
+    say(`| ${row.backbone} | ${row.label} | ${threads} | ${ms(row.median)} | ${ms(row.min)}-${ms(row.max)} | ${row.ratio?.toFixed(2) ?? ''} | ${row.pairedRatio?.toFixed(2) ?? ''} | ${row.cosine?.toFixed(6) ?? ''} |`);
   }
 
   if (native) {

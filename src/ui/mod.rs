@@ -157,7 +157,7 @@ impl AppState {
                 self.compute.set_value(Some(client));
                 self.loading.set(Loading::Ready(choice));
                 if choice != Backend::WebGpu {
-                    self.start_helpers(choice, &weights).await;
+                    spawn_local(self.start_helpers(choice, weights));
                 }
             }
             Err(e) if choice != Backend::Flex => {
@@ -168,13 +168,16 @@ impl AppState {
         }
     }
 
-    /// Starts the helper workers one after the other; the page works meanwhile. Stops where one
-    /// fails (each is a whole wasm instance: memory may run short) or the backend changes.
-    async fn start_helpers(self, backend: Backend, weights: &[u8]) {
+    /// Starts the helper workers one after the other while the page works with the main one.
+    /// Stops where one fails (each is a whole wasm instance: memory may run short) or the main
+    /// worker is replaced (another backend, a restart).
+    async fn start_helpers(self, backend: Backend, weights: Rc<Vec<u8>>) {
+        let main = self.compute.get_value();
         let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()) as usize;
         for _ in 1..cores.clamp(1, 4) {
-            let Ok((helper, None)) = self.start_worker(backend, weights).await else { return };
-            if self.loading.get_untracked() != Loading::Ready(backend) {
+            let Ok((helper, None)) = self.start_worker(backend, &weights).await else { return };
+            let current = self.compute.get_value();
+            if !matches!((&main, &current), (Some(a), Some(b)) if Rc::ptr_eq(a, b)) {
                 return;
             }
             self.helpers.update_value(|helpers| helpers.push(helper));
