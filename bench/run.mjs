@@ -9,14 +9,15 @@ import { pathToFileURL } from 'node:url';
 import { ISOLATION_HEADERS, launchChromium, serveFolders, repoRoot, outputDir } from '../tests/e2e/server.mjs';
 
 const testvectors = resolve(process.env.FACELAB_TESTVECTORS ?? join(repoRoot, '../shared/testvectors'));
+/// Our builds the page can measure, by name: what scripts/bench.sh builds.
+const BUILD_DIRS = { app: join(repoRoot, 'dist'), 'app-nosimd': join(repoRoot, 'dist-nosimd') };
 
 /// Serves the benchmark page (with COOP/COEP unless `isolated` is false), runs it in headless
 /// Chromium and returns its results. `builds`: which of our builds to measure ('app', 'app-nosimd').
 export async function benchInChromium(options, { isolated = true, builds = ['app', 'app-nosimd'] } = {}) {
-  const dirs = { app: join(repoRoot, 'dist'), 'app-nosimd': join(repoRoot, 'dist-nosimd') };
   for (const build of builds) {
-    await stat(join(dirs[build], 'facelab_bg.wasm')).catch(() => {
-      throw new Error(`${dirs[build]}/facelab_bg.wasm missing: scripts/bench.sh builds the ${build} build`);
+    await stat(join(BUILD_DIRS[build], 'facelab_bg.wasm')).catch(() => {
+      throw new Error(`${BUILD_DIRS[build]}/facelab_bg.wasm missing: scripts/bench.sh builds the ${build} build`);
     });
   }
   await stat(join(testvectors, 'vectors.json')).catch(() => {
@@ -25,7 +26,7 @@ export async function benchInChromium(options, { isolated = true, builds = ['app
   const headers = isolated ? ISOLATION_HEADERS : {};
   const { server, origin } = await serveFolders({
     '/bench/': join(repoRoot, 'bench'),
-    ...Object.fromEntries(builds.map((b) => [`/${b}/`, dirs[b]])),
+    ...Object.fromEntries(builds.map((b) => [`/${b}/`, BUILD_DIRS[b]])),
     '/tfjs/': join(repoRoot, 'node_modules/@tensorflow'),
     '/models/': join(repoRoot, 'weights/cache'),
     '/weights/': join(repoRoot, 'weights'),
@@ -60,7 +61,6 @@ async function main() {
   const native = value('--native', null);
   const builds = value('--builds', 'app,app-nosimd').split(',');
   const { results } = await benchInChromium(options, { isolated: !args.includes('--no-isolation'), builds });
-  const dirs = Object.fromEntries(builds.map((b) => [b, join(repoRoot, b === 'app' ? 'dist' : 'dist-nosimd')]));
 
   const ms = (v) => (v === undefined ? '' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
   const lines = [];
@@ -100,8 +100,8 @@ async function main() {
   say();
   say('| file | raw | gzip |');
   say('|---|---:|---:|');
-  for (const [name, dir] of Object.entries(dirs)) {
-    const wasm = join(dir, 'facelab_bg.wasm');
+  for (const name of builds) {
+    const wasm = join(BUILD_DIRS[name], 'facelab_bg.wasm');
     say(`| ${name} facelab_bg.wasm (after wasm-opt) | ${mb(await size(wasm))} | ${mb(await gzip(wasm))} |`);
   }
   const manifest = JSON.parse(await readFile(join(repoRoot, 'weights/manifest.json'), 'utf8'));
