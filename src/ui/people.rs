@@ -120,7 +120,7 @@ fn PersonCard(id: u32) -> impl IntoView {
                 done = last;
             }
             set_progress.set(String::new());
-            set_summary.set(if added > 0 && done > 0 {
+            set_summary.set(if added > 0 {
                 // Wall-clock time over the photos processed, with the workers running side by side.
                 format!("added {added} photo(s), {:.0} ms per photo", (now_ms() - started) / done as f64)
             } else {
