@@ -1,15 +1,15 @@
-//! The export file: everything a user enrolled (names, face thumbnails, embeddings) and the trained
-//! head, as one JSON document with a format name and version, so that it can be imported into this
-//! or another browser. Import validates everything before anything replaces what is enrolled.
+//! The export file: everything a user enrolled (the roster: names, face thumbnails, embeddings)
+//! and the trained model, as one JSON document with a format name and version, so that it can be
+//! imported into this or another browser. Import validates everything before anything replaces
+//! what is enrolled.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use burn::tensor::Device;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::backbone::BackboneSpec;
-use crate::head::TrainedHead;
-use crate::roster::validate_name;
+use crate::head::{HeadError, TrainedHead};
+use crate::model::TrainedModel;
+use crate::roster::{Person, Roster, RosterError};
 
 pub const FORMAT: &str = "facelab-export";
 pub const VERSION: u32 = 1;
@@ -21,68 +21,45 @@ pub struct Archive {
     /// The backbone whose embeddings these are; another backbone's embeddings mean nothing here.
     pub backbone: String,
     pub embedding_dim: usize,
-    pub people: Vec<ArchivedPerson>,
-    pub head: Option<ArchivedHead>,
+    pub people: Vec<Person>,
+    /// The model without its test report (which describes this browser's split).
+    pub head: Option<TrainedModel>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ArchivedPerson {
-    pub name: String,
-    pub photos: Vec<ArchivedPhoto>,
+/// Why a file was not imported; each is a sentence for the user.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file is cut short (truncated): export again from the page that has the data")]
+    Truncated,
+    #[error("this is not a facelab export file ({0})")]
+    NotAnExport(String),
+    #[error("this file is export version {0}; this page reads version {VERSION}")]
+    UnsupportedVersion(u32),
+    #[error("the file has no version field")]
+    NoVersion,
+    #[error("the export file is damaged: {0}")]
+    Damaged(String),
+    #[error("the file holds {file} embeddings ({file_dim}-d); this page uses {ours} ({our_dim}-d): enroll the photos again instead")]
+    OtherBackbone { file: String, file_dim: usize, ours: String, our_dim: usize },
+    #[error("in the file: {0}")]
+    Roster(#[from] RosterError),
+    #[error("the saved model knows {0}, who is not among the file's people")]
+    StrangerInModel(String),
+    #[error("the saved model does not fit the file's people and backbone")]
+    ModelMismatch,
+    #[error("the file's model: {0}")]
+    Head(#[from] HeadError),
 }
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ArchivedPhoto {
-    pub file_name: String,
-    /// Little-endian f32, base64: a tenth of the size of a JSON number list, and exact.
-    #[serde(serialize_with = "f32s_to_base64", deserialize_with = "f32s_from_base64")]
-    pub embedding: Vec<f32>,
-    #[serde(serialize_with = "bytes_to_base64", deserialize_with = "bytes_from_base64")]
-    pub thumbnail_png: Vec<u8>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ArchivedHead {
-    /// The people the head tells apart, in the order of its outputs.
-    pub names: Vec<String>,
-    #[serde(serialize_with = "bytes_to_base64", deserialize_with = "bytes_from_base64")]
-    pub safetensors: Vec<u8>,
-    /// The calibrated unknown threshold, where one was calibrated.
-    #[serde(default)]
-    pub unknown: Option<crate::openset::UnknownThreshold>,
-}
-
-fn bytes_to_base64<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&STANDARD.encode(bytes))
-}
-
-fn bytes_from_base64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-    STANDARD.decode(String::deserialize(d)?).map_err(serde::de::Error::custom)
-}
-
-fn f32s_to_base64<S: Serializer>(values: &[f32], s: S) -> Result<S::Ok, S::Error> {
-    bytes_to_base64(&crate::weights::f32_bytes(values), s)
-}
-
-fn f32s_from_base64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
-    let bytes = bytes_from_base64(d)?;
-    if bytes.len() % 4 != 0 {
-        return Err(serde::de::Error::custom("an embedding's byte length is not a multiple of 4"));
-    }
-    Ok(crate::weights::f32_values(&bytes))
-}
-
-const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 impl Archive {
-    pub fn new(spec: &BackboneSpec, people: Vec<ArchivedPerson>, head: Option<ArchivedHead>) -> Self {
+    pub fn new(spec: &BackboneSpec, roster: &Roster, model: Option<&TrainedModel>) -> Self {
         Self {
             format: FORMAT.into(),
             version: VERSION,
             backbone: spec.name.into(),
             embedding_dim: spec.embedding_dim,
-            people,
-            head,
+            people: roster.people().to_vec(),
+            head: model.map(|m| TrainedModel { report: None, ..m.clone() }),
         }
     }
 
@@ -90,9 +67,9 @@ impl Archive {
         serde_json::to_vec(self).expect("an archive serializes")
     }
 
-    /// Reads and checks an export file for the backbone in use; every problem is a sentence for
-    /// the user. `device` is where the saved head is test-loaded.
-    pub fn from_json(bytes: &[u8], spec: &BackboneSpec, device: &Device) -> Result<Self, String> {
+    /// Reads and checks an export file for the backbone in use; returns its roster (with fresh
+    /// ids) and model. `device` is where the saved head is test-loaded.
+    pub fn import(bytes: &[u8], spec: &BackboneSpec, device: &Device) -> Result<(Roster, Option<TrainedModel>), ImportError> {
         // The envelope first, so that another format or version is named as such rather than as
         // a missing field.
         #[derive(Deserialize)]
@@ -100,58 +77,37 @@ impl Archive {
             format: Option<String>,
             version: Option<u32>,
         }
-        let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| {
-            if e.is_eof() {
-                "the file is cut short (truncated): export again from the page that has the data".to_string()
-            } else {
-                format!("this is not a facelab export file ({e})")
-            }
-        })?;
+        let envelope: Envelope = serde_json::from_slice(bytes)
+            .map_err(|e| if e.is_eof() { ImportError::Truncated } else { ImportError::NotAnExport(e.to_string()) })?;
         if envelope.format.as_deref() != Some(FORMAT) {
-            return Err("this is not a facelab export file (no \"format\": \"facelab-export\")".into());
+            return Err(ImportError::NotAnExport(format!("no \"format\": \"{FORMAT}\"")));
         }
         match envelope.version {
             Some(VERSION) => {}
-            Some(other) => {
-                return Err(format!("this file is export version {other}; this page reads version {VERSION}"));
-            }
-            None => return Err("the file has no version field".into()),
+            Some(other) => return Err(ImportError::UnsupportedVersion(other)),
+            None => return Err(ImportError::NoVersion),
         }
-        let archive: Archive = serde_json::from_slice(bytes).map_err(|e| format!("the export file is damaged: {e}"))?;
-        archive.validate(spec, device)?;
-        Ok(archive)
-    }
-
-    fn validate(&self, spec: &BackboneSpec, device: &Device) -> Result<(), String> {
-        if self.backbone != spec.name || self.embedding_dim != spec.embedding_dim {
-            return Err(format!(
-                "the file holds {} embeddings ({}-d); this page uses {} ({}-d): enroll the photos again instead",
-                self.backbone, self.embedding_dim, spec.name, spec.embedding_dim
-            ));
+        let archive: Archive = serde_json::from_slice(bytes).map_err(|e| ImportError::Damaged(e.to_string()))?;
+        if archive.backbone != spec.name || archive.embedding_dim != spec.embedding_dim {
+            return Err(ImportError::OtherBackbone {
+                file: archive.backbone,
+                file_dim: archive.embedding_dim,
+                ours: spec.name.into(),
+                our_dim: spec.embedding_dim,
+            });
         }
-        let mut names: Vec<&str> = Vec::new();
-        for person in &self.people {
-            let name = validate_name(&person.name, names.iter().copied()).map_err(|e| format!("in the file: {e}"))?;
-            for photo in &person.photos {
-                if photo.embedding.len() != spec.embedding_dim || photo.embedding.iter().any(|v| !v.is_finite()) {
-                    return Err(format!("{name}'s photo {} has a damaged embedding", photo.file_name));
-                }
-                if !photo.thumbnail_png.starts_with(PNG_SIGNATURE) {
-                    return Err(format!("{name}'s photo {} has a damaged thumbnail", photo.file_name));
-                }
+        let roster = Roster::from_people(archive.people);
+        roster.check(spec.embedding_dim)?;
+        if let Some(model) = &archive.head {
+            if let Some(stranger) = model.names.iter().find(|n| roster.by_name(n).is_none()) {
+                return Err(ImportError::StrangerInModel(stranger.clone()));
             }
-            names.push(&person.name);
-        }
-        if let Some(head) = &self.head {
-            if let Some(missing) = head.names.iter().find(|n| !names.contains(&n.as_str())) {
-                return Err(format!("the saved model knows {missing}, who is not among the file's people"));
-            }
-            let trained = TrainedHead::from_safetensors(&head.safetensors, device)?;
-            if trained.sizes() != (spec.embedding_dim, head.names.len()) {
-                return Err("the saved model does not fit the file's people and backbone".into());
+            let head = TrainedHead::from_safetensors(&model.head, device)?;
+            if head.sizes() != (spec.embedding_dim, model.names.len()) {
+                return Err(ImportError::ModelMismatch);
             }
         }
-        Ok(())
+        Ok((roster, archive.head))
     }
 }
 
@@ -162,55 +118,72 @@ mod tests {
     use crate::head::HeadConfig;
     use crate::preprocess::RgbImage;
 
-    fn person(name: &str, value: f32) -> ArchivedPerson {
-        let thumbnail_png = RgbImage::new(2, 2, vec![value as u8; 12]).to_png();
-        let photos = (0..2)
-            .map(|i| ArchivedPhoto { file_name: format!("{name}_{i}.jpg"), embedding: vec![value + i as f32; 1024], thumbnail_png: thumbnail_png.clone() })
-            .collect();
-        ArchivedPerson { name: name.into(), photos }
-    }
-
-    fn sample() -> Archive {
-        let people = vec![person("Ada", 1.0), person("<b>Bob</b>", -1.0)];
-        let embeddings: Vec<Vec<f32>> = people.iter().flat_map(|p| p.photos.iter().map(|f| f.embedding.clone())).collect();
-        let labels = vec![0, 0, 1, 1];
+    fn sample() -> (Roster, TrainedModel) {
+        let mut roster = Roster::default();
+        for (name, value) in [("Ada", 1.0), ("<b>Bob</b>", -1.0)] {
+            let id = roster.add_person(name).unwrap();
+            for i in 0..2 {
+                let thumbnail = RgbImage::new(2, 2, vec![value as u8; 12]).to_png();
+                roster.add_photo(id, format!("{name}_{i}.jpg"), vec![value + i as f32; 1024], thumbnail);
+            }
+        }
+        let (embeddings, labels) = roster.labelled_embeddings(&["Ada".into(), "<b>Bob</b>".into()]);
         let trained = HeadConfig::new().with_hidden(8).with_epochs(1).train(&embeddings, &labels, 2, &Device::flex(), |_| {});
         let unknown = Some(crate::openset::UnknownThreshold { similarity: 0.7, genuine_accepted: 1.0, impostors_rejected: 0.9, held_out: 4 });
-        let head = ArchivedHead { names: vec!["Ada".into(), "<b>Bob</b>".into()], safetensors: trained.to_safetensors().unwrap(), unknown };
-        Archive::new(&FACERES, people, Some(head))
+        let model = TrainedModel { names: vec!["Ada".into(), "<b>Bob</b>".into()], head: trained.to_safetensors().unwrap(), unknown, report: None };
+        (roster, model)
+    }
+
+    fn archive() -> Archive {
+        let (roster, model) = sample();
+        Archive::new(&FACERES, &roster, Some(&model))
+    }
+
+    fn import(archive: &Archive) -> Result<(Roster, Option<TrainedModel>), ImportError> {
+        Archive::import(&archive.to_json(), &FACERES, &Device::flex())
     }
 
     #[test]
     fn round_trips_exactly() {
-        let archive = sample();
-        assert_eq!(Archive::from_json(&archive.to_json(), &FACERES, &Device::flex()), Ok(archive));
+        let (roster, model) = sample();
+        assert_eq!(import(&Archive::new(&FACERES, &roster, Some(&model))), Ok((roster, Some(model))));
+    }
+
+    #[test]
+    fn reads_version_1_files_without_ids() {
+        let json = String::from_utf8(archive().to_json()).unwrap().replace("\"id\":", "\"former_id\":");
+        let (roster, _) = Archive::import(json.as_bytes(), &FACERES, &Device::flex()).unwrap();
+        assert_eq!(roster, sample().0);
     }
 
     #[test]
     fn refuses_truncated_foreign_and_other_version_files() {
-        let json = sample().to_json();
-        let error = |bytes: &[u8]| Archive::from_json(bytes, &FACERES, &Device::flex()).unwrap_err();
-        assert!(error(&json[..json.len() / 2]).contains("cut short"));
-        assert!(error(b"\x89PNG not json").contains("not a facelab export"));
-        assert!(error(br#"{"people": []}"#).contains("not a facelab export"));
+        let json = archive().to_json();
+        let error = |bytes: &[u8]| Archive::import(bytes, &FACERES, &Device::flex()).unwrap_err();
+        assert_eq!(error(&json[..json.len() / 2]), ImportError::Truncated);
+        assert!(matches!(error(b"\x89PNG not json"), ImportError::NotAnExport(_)));
+        assert!(matches!(error(br#"{"people": []}"#), ImportError::NotAnExport(_)));
         let newer = String::from_utf8(json.clone()).unwrap().replace("\"version\":1", "\"version\":2");
-        assert!(error(newer.as_bytes()).contains("version 2"));
+        assert_eq!(error(newer.as_bytes()), ImportError::UnsupportedVersion(2));
+        assert!(error(newer.as_bytes()).to_string().contains("version 2"));
     }
 
     #[test]
     fn refuses_damaged_content() {
-        let error = |archive: Archive| Archive::from_json(&archive.to_json(), &FACERES, &Device::flex()).unwrap_err();
-        let mut short = sample();
+        let mut short = archive();
         short.people[0].photos[0].embedding.truncate(10);
-        assert!(error(short).contains("damaged embedding"));
-        let mut twins = sample();
+        assert!(matches!(import(&short), Err(ImportError::Roster(RosterError::DamagedEmbedding { .. }))));
+        let mut twins = archive();
         twins.people[1].name = "ada".into();
-        assert!(error(twins).contains("already"));
-        let mut other = sample();
+        assert!(import(&twins).unwrap_err().to_string().contains("already"));
+        let mut other = archive();
         other.backbone = "resnet50-imagenet".into();
-        assert!(error(other).contains("enroll the photos again"));
-        let mut stranger = sample();
+        assert!(import(&other).unwrap_err().to_string().contains("enroll the photos again"));
+        let mut stranger = archive();
         stranger.head.as_mut().unwrap().names[1] = "Eve".into();
-        assert!(error(stranger).contains("Eve"));
+        assert_eq!(import(&stranger), Err(ImportError::StrangerInModel("Eve".into())));
+        let mut broken = archive();
+        broken.head.as_mut().unwrap().head.truncate(20);
+        assert!(matches!(import(&broken), Err(ImportError::Head(_))));
     }
 }

@@ -4,7 +4,37 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::backbone::{Backbone, BackboneId};
+use crate::backbone::{Backbone, BackboneId, LoadError};
+use crate::detector::{Detector, DetectorError};
+use crate::preprocess::{ImageError, RgbImage};
+
+/// Why photos, reference data or weights could not be read from disk.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// `hint` says what belongs there and how to get it.
+    #[error("{} not found: {hint}", .path.display())]
+    Missing { path: PathBuf, hint: String },
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", .path.display())]
+    Image { path: PathBuf, source: ImageError },
+    #[error(transparent)]
+    Backbone(#[from] LoadError),
+    #[error(transparent)]
+    Detector(#[from] DetectorError),
+    #[error("{}: no `file` column", .csv.display())]
+    NoFileColumn { csv: PathBuf },
+    #[error("{}: no person folder with at least {min_per_person} photos", .dir.display())]
+    NoPeople { dir: PathBuf, min_per_person: usize },
+}
+
+impl DataError {
+    /// For `map_err`: an I/O error on `path`.
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| Self::Io { path, source }
+    }
+}
 
 /// The project's root: cargo names it when it runs a binary or a test; else the current folder.
 /// (Not the compile-time path: a target dir shared between checkouts would point elsewhere.)
@@ -32,16 +62,22 @@ pub fn weights_dir() -> PathBuf {
 }
 
 /// `path` if it exists, else a message saying what belongs there and how to get it.
-pub fn require(path: &Path, what: &str) -> Result<PathBuf, String> {
+pub fn require(path: &Path, what: &str) -> Result<PathBuf, DataError> {
     if path.exists() {
         Ok(path.to_path_buf())
     } else {
-        Err(format!("{} not found: {what}", path.display()))
+        Err(DataError::Missing { path: path.to_path_buf(), hint: what.to_string() })
     }
 }
 
+/// Reads and decodes one photo file.
+pub fn read_photo(path: &Path) -> Result<RgbImage, DataError> {
+    let bytes = std::fs::read(path).map_err(DataError::io(path))?;
+    RgbImage::decode(&bytes).map_err(|source| DataError::Image { path: path.to_path_buf(), source })
+}
+
 /// Loads a converted backbone from the weights folder.
-pub fn load_backbone(id: BackboneId, device: &burn::tensor::Device) -> Result<Backbone, String> {
+pub fn load_backbone(id: BackboneId, device: &burn::tensor::Device) -> Result<Backbone, DataError> {
     let spec = id.spec();
     let path = require(
         &weights_dir().join(spec.weights_file),
@@ -50,16 +86,16 @@ pub fn load_backbone(id: BackboneId, device: &burn::tensor::Device) -> Result<Ba
             None => format!("{} needs your own copy of {}; see README.md", spec.name, spec.source.files[0].0),
         },
     )?;
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Backbone::from_safetensors(id, &bytes, device).map_err(|e| e.to_string())
+    let bytes = std::fs::read(&path).map_err(DataError::io(&path))?;
+    Ok(Backbone::from_safetensors(id, &bytes, device)?)
 }
 
 /// Loads the converted face detector from the weights folder.
-pub fn load_detector(device: &burn::tensor::Device) -> Result<crate::detector::Detector, String> {
+pub fn load_detector(device: &burn::tensor::Device) -> Result<Detector, DataError> {
     let spec = &crate::detector::DETECTOR;
     let path = require(&weights_dir().join(spec.weights_file), "run `cargo run --release --bin weights -- fetch` to fetch and convert the face detector")?;
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::detector::Detector::from_safetensors(&bytes, device)
+    let bytes = std::fs::read(&path).map_err(DataError::io(&path))?;
+    Ok(Detector::from_safetensors(&bytes, device)?)
 }
 
 /// Photos of several people: `items` pairs each photo with an index into `names`.
@@ -77,14 +113,14 @@ fn is_photo(path: &Path) -> bool {
 
 /// The order files come in: scikit-learn's (from its `sklearn_order.csv`, column `file` =
 /// `Person/Person_NNNN.jpg`) where given, else by name. Files the CSV does not list come last.
-fn read_order(csv: &Path) -> Result<BTreeMap<String, usize>, String> {
-    let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+fn read_order(csv: &Path) -> Result<BTreeMap<String, usize>, DataError> {
+    let text = std::fs::read_to_string(csv).map_err(DataError::io(csv))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
     let column = header
         .iter()
         .position(|&h| h == "file")
-        .ok_or_else(|| format!("{}: no `file` column", csv.display()))?;
+        .ok_or_else(|| DataError::NoFileColumn { csv: csv.to_path_buf() })?;
     Ok(lines
         .enumerate()
         .filter_map(|(rank, line)| line.split(',').nth(column).map(|file| (file.to_string(), rank)))
@@ -99,10 +135,10 @@ pub fn folder_per_person(
     order_csv: Option<&Path>,
     per_person: Option<usize>,
     min_per_person: usize,
-) -> Result<LabeledPhotos, String> {
+) -> Result<LabeledPhotos, DataError> {
     let order = order_csv.map(read_order).transpose()?.unwrap_or_default();
     let mut people: Vec<(String, Vec<PathBuf>)> = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(DataError::io(dir))?;
     for entry in entries.filter_map(Result::ok) {
         let person_dir = entry.path();
         if !person_dir.is_dir() {
@@ -110,7 +146,7 @@ pub fn folder_per_person(
         }
         let name = entry.file_name().to_string_lossy().into_owned();
         let mut photos: Vec<PathBuf> = std::fs::read_dir(&person_dir)
-            .map_err(|e| format!("{}: {e}", person_dir.display()))?
+            .map_err(DataError::io(&person_dir))?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| is_photo(p))
@@ -126,7 +162,7 @@ pub fn folder_per_person(
     }
     people.sort_by(|a, b| a.0.cmp(&b.0));
     if people.is_empty() {
-        return Err(format!("{}: no person folder with at least {min_per_person} photos", dir.display()));
+        return Err(DataError::NoPeople { dir: dir.to_path_buf(), min_per_person });
     }
     let names = people.iter().map(|(name, _)| name.clone()).collect();
     let items = people

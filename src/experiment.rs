@@ -10,27 +10,19 @@ use crate::preprocess::RgbImage;
 
 /// Decodes and crops each photo file (the LFW reference crop, or the centred square).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn face_crops(paths: &[std::path::PathBuf]) -> Result<Vec<RgbImage>, String> {
-    paths
-        .iter()
-        .map(|path| {
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let photo = RgbImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(photo.face_crop())
-        })
-        .collect()
+pub fn face_crops(paths: &[std::path::PathBuf]) -> Result<Vec<RgbImage>, crate::dataset::DataError> {
+    paths.iter().map(|path| Ok(crate::dataset::read_photo(path)?.face_crop())).collect()
 }
 
 /// Decodes each photo and crops the face the detector finds nearest its centre (`None` where
 /// it finds none), turned eyes-level if `upright`: the reference experiment without the
 /// reference crop.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn detected_face_crops(paths: &[std::path::PathBuf], detector: &crate::detector::Detector, upright: bool) -> Result<Vec<Option<RgbImage>>, String> {
+pub fn detected_face_crops(paths: &[std::path::PathBuf], detector: &crate::detector::Detector, upright: bool) -> Result<Vec<Option<RgbImage>>, crate::dataset::DataError> {
     paths
         .iter()
         .map(|path| {
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let photo = RgbImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            let photo = crate::dataset::read_photo(path)?;
             let faces = detector.detect_now(&photo);
             let face = crate::detector::Face::central(&faces, photo.width, photo.height);
             Ok(face.map(|face| if upright { face.upright_crop(&photo) } else { face.backbone_crop(&photo) }))

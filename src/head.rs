@@ -90,116 +90,80 @@ impl HeadConfig {
         device: &Device,
         mut on_epoch: impl FnMut(&EpochStats),
     ) -> TrainedHead {
-        let mut trainer = Trainer::new(self, embeddings, labels, classes, device);
-        while !trainer.is_done() {
-            on_epoch(&trainer.run_epoch());
-        }
-        trainer.finish()
-    }
-}
-
-/// Training one epoch at a time, so that a caller can report progress (or yield to a UI)
-/// between epochs.
-pub struct Trainer<'a> {
-    config: HeadConfig,
-    embeddings: &'a [Vec<f32>],
-    labels: &'a [usize],
-    /// Taken out while an epoch updates it (the optimizer consumes and returns the module).
-    head: Option<DenseHead>,
-    optimizer: burn::optim::ModuleOptimizer,
-    loss_fn: burn::nn::loss::CrossEntropyLoss,
-    rng: SmallRng,
-    order: Vec<usize>,
-    device: Device,
-    train_device: Device,
-    history: Vec<EpochStats>,
-}
-
-impl<'a> Trainer<'a> {
-    pub fn new(config: &HeadConfig, embeddings: &'a [Vec<f32>], labels: &'a [usize], classes: usize, device: &Device) -> Self {
         assert_eq!(embeddings.len(), labels.len());
         assert!(!embeddings.is_empty(), "no training embeddings");
         let train_device = device.clone().autodiff();
-        Self {
-            config: config.clone(),
-            embeddings,
-            labels,
-            head: Some(DenseHead::new(config, embeddings[0].len(), classes, &train_device)),
-            // Keras' Adam epsilon (Burn's default is 1e-5).
-            optimizer: AdamConfig::new().with_epsilon(1e-7).init(),
-            loss_fn: CrossEntropyLossConfig::new().init(&train_device),
-            rng: SmallRng::seed_from_u64(config.seed.wrapping_add(1)),
-            order: (0..embeddings.len()).collect(),
-            device: device.clone(),
-            train_device,
-            history: Vec::with_capacity(config.epochs),
+        let mut head = DenseHead::new(self, embeddings[0].len(), classes, &train_device);
+        // Keras' Adam epsilon (Burn's default is 1e-5).
+        let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+        let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
+        let mut rng = SmallRng::seed_from_u64(self.seed.wrapping_add(1));
+        let mut order: Vec<usize> = (0..embeddings.len()).collect();
+        let mut history = Vec::with_capacity(self.epochs);
+        for epoch in 1..=self.epochs {
+            // One pass over the shuffled training set in mini-batches.
+            order.shuffle(&mut rng);
+            let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+            for batch in order.chunks(self.batch_size.max(1)) {
+                let rows: Vec<&[f32]> = batch.iter().map(|&i| embeddings[i].as_slice()).collect();
+                let targets: Vec<i64> = batch.iter().map(|&i| labels[i] as i64).collect();
+                let x = matrix(&rows, &train_device);
+                let y = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [batch.len()]), &train_device);
+                let logits = head.logits(x);
+                let predicted: Vec<i64> = logits.clone().argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
+                correct += predicted.iter().zip(&targets).filter(|(p, t)| p == t).count();
+                let loss = loss_fn.forward(logits, y);
+                loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
+                let grads = GradientsParams::from_grads(loss.backward(), &head);
+                head = optimizer.step(self.learning_rate, head, grads);
+            }
+            let n = embeddings.len();
+            let stats = EpochStats { epoch, loss: (loss_sum / n as f64) as f32, accuracy: correct as f32 / n as f32 };
+            on_epoch(&stats);
+            history.push(stats);
         }
+        TrainedHead { head: head.valid(), device: device.clone(), history }
     }
+}
 
-    pub fn is_done(&self) -> bool {
-        self.history.len() >= self.config.epochs
-    }
-
-    /// One pass over the shuffled training set in mini-batches.
-    pub fn run_epoch(&mut self) -> EpochStats {
-        self.order.shuffle(&mut self.rng);
-        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        let mut head = self.head.take().expect("head present between epochs");
-        for batch in self.order.chunks(self.config.batch_size.max(1)) {
-            let rows: Vec<&[f32]> = batch.iter().map(|&i| self.embeddings[i].as_slice()).collect();
-            let targets: Vec<i64> = batch.iter().map(|&i| self.labels[i] as i64).collect();
-            let x = matrix(&rows, &self.train_device);
-            let y = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [batch.len()]), &self.train_device);
-            let logits = head.logits(x);
-            let predicted: Vec<i64> = logits.clone().argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
-            correct += predicted.iter().zip(&targets).filter(|(p, t)| p == t).count();
-            let loss = self.loss_fn.forward(logits, y);
-            loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &head);
-            head = self.optimizer.step(self.config.learning_rate, head, grads);
-        }
-        self.head = Some(head);
-        let n = self.embeddings.len();
-        let stats = EpochStats {
-            epoch: self.history.len() + 1,
-            loss: (loss_sum / n as f64) as f32,
-            accuracy: correct as f32 / n as f32,
-        };
-        self.history.push(stats.clone());
-        stats
-    }
-
-    pub fn finish(self) -> TrainedHead {
-        let head = self.head.expect("head present between epochs");
-        TrainedHead { head: head.valid(), device: self.device, history: self.history }
-    }
+/// Why a saved head could not be used.
+#[derive(Clone, Debug, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum HeadError {
+    #[error("not a saved model ({0})")]
+    NotAHead(String),
+    #[error("the saved model has no {0}")]
+    MissingTensor(String),
+    #[error("the saved model's layers do not fit together")]
+    Misshapen,
+    #[error("the saved model does not load ({0})")]
+    Unloadable(String),
+    #[error("the model could not be saved ({0})")]
+    Unsavable(String),
 }
 
 impl TrainedHead {
     /// The head's weights as safetensors (for the page's storage and its export file).
-    pub fn to_safetensors(&self) -> Result<Vec<u8>, String> {
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, HeadError> {
         let mut store = SafetensorsStore::from_bytes(None);
-        self.head.save_into(&mut store).map_err(|e| e.to_string())?;
-        store.get_bytes().map_err(|e| e.to_string())
+        self.head.save_into(&mut store).map_err(|e| HeadError::Unsavable(e.to_string()))?;
+        store.get_bytes().map_err(|e| HeadError::Unsavable(e.to_string()))
     }
 
     /// A head saved by `to_safetensors`; its sizes come from the file, every tensor must be there.
-    pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<Self, String> {
-        let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| format!("not a saved head: {e}"))?;
-        let shape = |name: &str| {
-            file.tensor(name).map(|t| t.shape().to_vec()).map_err(|_| format!("the saved head has no {name}"))
-        };
+    pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<Self, HeadError> {
+        let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| HeadError::NotAHead(e.to_string()))?;
+        let shape = |name: &str| file.tensor(name).map(|t| t.shape().to_vec()).map_err(|_| HeadError::MissingTensor(name.into()));
         let (hidden, output) = (shape("hidden.weight")?, shape("output.weight")?);
         let (&[inputs, width], &[width_again, classes]) = (&hidden[..], &output[..]) else {
-            return Err("the saved head's weights are not matrices".into());
+            return Err(HeadError::Misshapen);
         };
         if width != width_again {
-            return Err(format!("the saved head's layers do not fit ({width} vs {width_again})"));
+            return Err(HeadError::Misshapen);
         }
         let config = HeadConfig::new().with_hidden(width);
         let mut head = DenseHead::new(&config, inputs, classes, device);
         head.load_from(&mut SafetensorsStore::from_bytes(Some(bytes.to_vec())))
-            .map_err(|e| format!("the saved head does not load: {e}"))?;
+            .map_err(|e| HeadError::Unloadable(e.to_string()))?;
         Ok(Self { head, device: device.clone(), history: Vec::new() })
     }
 

@@ -1,5 +1,6 @@
-//! facelab's core: backbones, preprocessing, the trainable head and metrics. Free of UI and
-//! browser code so that it builds and tests natively and for wasm32 alike.
+//! facelab's core: backbones, detection, preprocessing, the trainable head, the roster and the
+//! model, the open-set verdict and the compute protocol. Free of UI and browser code so that it
+//! builds and tests natively and for wasm32 alike (see ARCHITECTURE.md).
 
 pub mod archive;
 pub mod backbone;
@@ -9,11 +10,11 @@ pub mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dataset;
 pub mod detector;
+pub mod encoding;
 pub mod experiment;
 pub mod head;
 pub mod metrics;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod onnx;
+pub mod model;
 pub mod openset;
 pub mod preprocess;
 pub mod roster;

@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::head::CentroidClassifier;
+use crate::head::{CentroidClassifier, argmax};
+use crate::model::TrainedModel;
+use crate::roster::Roster;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnknownThreshold {
@@ -58,6 +60,57 @@ pub fn calibrate(centroids: &CentroidClassifier, held_out: &[Vec<f32>], labels: 
     Some(UnknownThreshold { similarity, genuine_accepted, impostors_rejected, held_out: genuine.len() })
 }
 
+/// What the page says of a face.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Known { name: String, confidence: f32 },
+    /// Less similar to the closest person's photos than the calibrated threshold.
+    UnlikeAnyone { closest: String, similarity: f32, threshold: f32 },
+    /// The head's confidence is below the user's minimum.
+    Unsure { closest: String, confidence: f32 },
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Known { name, confidence } => write!(f, "{name} ({:.1}% confident)", 100.0 * confidence),
+            Self::UnlikeAnyone { closest, similarity, threshold } => {
+                write!(f, "unknown (closest: {closest}, similarity {similarity:.2} < {threshold:.2})")
+            }
+            Self::Unsure { closest, confidence } => write!(f, "unknown (closest: {closest}, {:.1}%)", 100.0 * confidence),
+        }
+    }
+}
+
+/// Decides "unknown" for a trained model: the calibrated similarity to the enrolled photos'
+/// centroids (where every person the head knows still has photos), then the minimum confidence.
+pub struct OpenSet {
+    names: Vec<String>,
+    centroids: Option<(CentroidClassifier, UnknownThreshold)>,
+    min_confidence: f32,
+}
+
+impl OpenSet {
+    /// `min_confidence` is a probability (0..1).
+    pub fn new(model: &TrainedModel, roster: &Roster, min_confidence: f32) -> Self {
+        let centroids = model.unknown.clone().and_then(|t| Some((roster.centroids(&model.names)?, t)));
+        Self { names: model.names.clone(), centroids, min_confidence }
+    }
+
+    /// The verdict on a face from the head's probabilities and the face's embedding.
+    pub fn verdict(&self, probabilities: &[f32], embedding: &[f32]) -> Verdict {
+        let best = argmax(probabilities);
+        let confidence = probabilities[best];
+        let closest = self.names.get(best).cloned().unwrap_or_else(|| "?".into());
+        let similarity = self.centroids.as_ref().map(|(c, t)| (c.similarities(embedding)[best], t.similarity));
+        match similarity {
+            Some((similarity, threshold)) if similarity < threshold => Verdict::UnlikeAnyone { closest, similarity, threshold },
+            _ if confidence < self.min_confidence => Verdict::Unsure { closest, confidence },
+            _ => Verdict::Known { name: closest, confidence },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +125,26 @@ mod tests {
         // Halfway between the best impostor (0.2 / |(0, .2, .9)|) and the worst genuine pair.
         assert!(t.similarity > 0.3 && t.similarity < 0.95, "{t:?}");
         assert_eq!(calibrate(&centroids, &[], &[]), None);
+    }
+
+    #[test]
+    fn verdicts_follow_the_threshold_then_the_confidence() {
+        let mut roster = Roster::default();
+        for (name, embedding) in [("Ada", vec![1.0, 0.0]), ("Bob", vec![0.0, 1.0])] {
+            let id = roster.add_person(name).unwrap();
+            roster.add_photo(id, format!("{name}.jpg"), embedding, Vec::new());
+        }
+        let threshold = UnknownThreshold { similarity: 0.8, genuine_accepted: 1.0, impostors_rejected: 1.0, held_out: 2 };
+        let model = TrainedModel { names: vec!["Ada".into(), "Bob".into()], head: Vec::new(), unknown: Some(threshold), report: None };
+        let open_set = OpenSet::new(&model, &roster, 0.5);
+        let known = open_set.verdict(&[0.9, 0.1], &[1.0, 0.1]);
+        assert_eq!(known.to_string(), "Ada (90.0% confident)");
+        assert!(matches!(open_set.verdict(&[0.9, 0.1], &[1.0, 1.0]), Verdict::UnlikeAnyone { ref closest, .. } if closest == "Ada"));
+        let strict = OpenSet::new(&model, &roster, 0.7);
+        assert_eq!(strict.verdict(&[0.4, 0.6], &[0.0, 1.0]).to_string(), "unknown (closest: Bob, 60.0%)");
+        // Bob deleted since training: no centroids, only the confidence decides.
+        roster.remove_person(roster.by_name("Bob").unwrap().id);
+        let without = OpenSet::new(&model, &roster, 0.5);
+        assert!(matches!(without.verdict(&[0.9, 0.1], &[1.0, 1.0]), Verdict::Known { .. }));
     }
 }

@@ -16,7 +16,7 @@ pub struct RgbImage {
 }
 
 /// Why a photo could not be turned into a backbone input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ImageError {
     /// The bytes are not a PNG or JPEG the decoder understands.
     Undecodable(String),

@@ -1,36 +1,16 @@
 //! The compute worker: the same module as the page, started by `public/worker.js` in a Web Worker.
-//! It runs the core's `ComputeService`, one request at a time, in arrival order.
-//!
-//! Messages both ways are `{ job, body, bytes }`: `body` is the JSON of a `Request` or `Reply`,
-//! `bytes` a `Uint8Array` (transferred, not copied). Job 0 is the worker saying it has started.
+//! It runs the core's `ComputeService`, one request at a time, in arrival order, with messages in
+//! the shape of `wire`.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use facelab::compute::{ComputeService, Reply, Request};
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use facelab::compute::{ComputeError, ComputeService, Reply, Request};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-/// A message in the wire shape shared with the page.
-pub fn message(job: u32, body: &str, bytes: &[u8]) -> (JsValue, Array) {
-    let object = Object::new();
-    let data = Uint8Array::from(bytes);
-    let _ = Reflect::set(&object, &"job".into(), &job.into());
-    let _ = Reflect::set(&object, &"body".into(), &body.into());
-    let _ = Reflect::set(&object, &"bytes".into(), &data);
-    (object.into(), Array::of1(&data.buffer()))
-}
-
-/// Reads a message in the wire shape: job, body, bytes.
-pub fn parse(value: &JsValue) -> Option<(u32, String, Vec<u8>)> {
-    let get = |key: &str| Reflect::get(value, &key.into()).ok();
-    let job = get("job")?.as_f64()? as u32;
-    let body = get("body")?.as_string()?;
-    let bytes = get("bytes")?.dyn_into::<Uint8Array>().ok()?.to_vec();
-    Some((job, body, bytes))
-}
+use crate::wire::{message, parse};
 
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
@@ -57,7 +37,7 @@ impl Worker {
                     service.handle(request, bytes, |reply, out| self.post(job, &reply, &out)).await;
                     *self.service.borrow_mut() = service;
                 }
-                Err(e) => self.post(job, &Reply::Failed { error: format!("unreadable request: {e}") }, &[]),
+                Err(e) => self.post(job, &Reply::Failed { error: ComputeError::Malformed(format!("unreadable request: {e}")) }, &[]),
             }
         }
         *self.busy.borrow_mut() = false;

@@ -9,7 +9,7 @@ mod common;
 
 use burn::tensor::Device;
 use facelab::backbone::{Backbone, BackboneId};
-use facelab::compute::Backend;
+use facelab::compute::BurnBackend;
 use facelab::detector::Detector;
 use facelab::head::HeadConfig;
 use facelab::metrics::{ConfusionMatrix, Split, stratified_split};
@@ -60,7 +60,7 @@ async fn cpu_forward_matches_the_reference() {
 #[wasm_bindgen_test]
 async fn webgpu_runs_the_same_forward() {
     // The runner starts Chromium with --enable-unsafe-webgpu: a software (SwiftShader) adapter.
-    let device = Backend::WebGpu.device().await.expect("WebGPU adapter in headless Chromium");
+    let device = BurnBackend::WebGpu.device().await.expect("WebGPU adapter in headless Chromium");
     let backbone = Backbone::from_safetensors(BackboneId::FaceRes, WEIGHTS, &device).unwrap();
     let face = &inputs()[..1];
     let gpu = backbone.embed_async(face).await.unwrap().remove(0);

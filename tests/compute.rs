@@ -1,17 +1,20 @@
-//! The worker's protocol, natively: the page's sequence of requests (load, detect and embed,
-//! train, recognise, restore a saved head) on real weights and real LFW photos, and the replies to
-//! bad input and to photos without a face.
+//! The page's flow, natively, through the same typed client the page uses (over a service in this
+//! process instead of a Web Worker): load, detect and embed real LFW photos into a roster, plan
+//! and train, recognise with the open-set verdict, restore a saved head; and the typed errors for
+//! bad input and photos without a face.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use facelab::backbone::{BackboneId, FACERES};
-use facelab::compute::{Backend, Crop, ComputeService, NO_FACE, Reply, Request};
-use facelab::detector::DETECTOR;
-use facelab::preprocess::RgbImage;
-use facelab::weights::{f32_bytes, f32_values};
+use facelab::compute::{BurnBackend, ComputeClient, ComputeError, CropMode, InProcess};
 use facelab::dataset::{data_root, require, weights_dir};
+use facelab::detector::DETECTOR;
+use facelab::model::TrainingPlan;
+use facelab::openset::{OpenSet, Verdict};
+use facelab::preprocess::{ImageError, RgbImage};
+use facelab::roster::Roster;
 
 /// The CPU backends finish every future at once; nothing here waits on I/O.
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -24,95 +27,91 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Sends a request; returns the progress replies and the final reply with its bytes.
-fn ask(service: &mut ComputeService, request: Request, bytes: Vec<u8>) -> (Vec<Reply>, Reply, Vec<u8>) {
-    let mut replies = Vec::new();
-    block_on(service.handle(request, bytes, |reply, out| replies.push((reply, out))));
-    let (last, out) = replies.pop().expect("a final reply");
-    assert!(last.is_final() && replies.iter().all(|(r, _)| !r.is_final()));
-    (replies.into_iter().map(|(r, _)| r).collect(), last, out)
-}
-
 fn photo(person: &str, number: usize) -> Vec<u8> {
     let lfw = require(&data_root().join("lfw5/lfw"), "the LFW-5 data (shared/data/lfw5) belongs here; set FACELAB_DATA")
         .unwrap_or_else(|e| panic!("{e}"));
     std::fs::read(lfw.join(person).join(format!("{person}_{number:04}.jpg"))).unwrap()
 }
 
+fn weights(file: &str) -> Vec<u8> {
+    std::fs::read(weights_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}: run `cargo run --release --bin weights -- fetch`"))
+}
+
+/// A client with faceres on the CPU and the detector.
+fn loaded() -> ComputeClient<InProcess> {
+    let client = ComputeClient::new(InProcess::default());
+    assert_eq!(block_on(client.load(BackboneId::FaceRes, BurnBackend::Flex, &weights(FACERES.weights_file))), Ok(BurnBackend::Flex));
+    block_on(client.load_detector(&weights(DETECTOR.weights_file))).unwrap();
+    client
+}
+
 #[test]
-fn the_pages_requests_on_real_photos() {
-    let weights = std::fs::read(weights_dir().join(FACERES.weights_file))
-        .expect("faceres weights: run `cargo run --release --bin weights -- fetch`");
-    let mut service = ComputeService::default();
+fn the_pages_flow_on_real_photos() {
+    let client = ComputeClient::new(InProcess::default());
+    let blair = photo("Tony_Blair", 1);
+    assert_eq!(block_on(client.embed(&blair, CropMode::Detect)), Err(ComputeError::NotLoaded));
+    let faceres = weights(FACERES.weights_file);
+    assert_eq!(block_on(client.load(BackboneId::FaceRes, BurnBackend::WebGpu, &faceres)), Err(ComputeError::NoWebGpu), "natively there is no WebGPU");
+    let client = loaded();
 
-    let embed = Request::Embed { crop: Crop::Detect };
-    let (_, reply, _) = ask(&mut service, embed.clone(), photo("Tony_Blair", 1));
-    assert_eq!(reply, Reply::Failed { error: "the backbone is not loaded yet".into() });
-    let (_, reply, _) = ask(&mut service, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::WebGpu }, weights.clone());
-    assert!(matches!(reply, Reply::Failed { error } if error.contains("WebGPU")), "natively there is no WebGPU");
-    let (_, reply, _) = ask(&mut service, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::Flex }, weights);
-    assert_eq!(reply, Reply::Loaded { backend: Backend::Flex });
-    let detector = std::fs::read(weights_dir().join(DETECTOR.weights_file)).expect("detector weights: run the weights tool");
-    assert_eq!(ask(&mut service, Request::LoadDetector, detector.clone()).1, Reply::DetectorLoaded);
-
+    // Photos 1-6 of two people enrolled (the central face of each), one held out per person.
     let people = ["Colin_Powell", "Tony_Blair"];
-    let mut rows = Vec::new();
+    let mut roster = Roster::default();
     for person in people {
+        let id = roster.add_person(person).unwrap();
         for number in 1..=6 {
-            let (_, reply, _) = ask(&mut service, Request::Embed { crop: Crop::DetectCentral }, photo(person, number));
-            let Reply::Embedded { width: 250, height: 250, mut faces } = reply else { panic!("{person} {number}: {reply:?}") };
-            assert_eq!(faces.len(), 1, "the central face only");
-            let face = faces.remove(0);
+            let embedded = block_on(client.embed(&photo(person, number), CropMode::DetectCentral)).unwrap();
+            assert_eq!((embedded.width, embedded.height, embedded.faces.len()), (250, 250, 1), "{person} {number}: the central face only");
+            let face = embedded.faces.into_iter().next().unwrap();
             assert_eq!(face.embedding.len(), 1024);
             assert!(face.thumbnail_png.starts_with(b"\x89PNG") && face.score > 0.75);
-            rows.push(face.embedding);
+            roster.add_photo(id, format!("{number}.jpg"), face.embedding, face.thumbnail_png);
         }
     }
-    // Photos 1-5 of each train, photo 6 of each tests.
-    let train: Vec<Vec<f32>> = [&rows[0..5], &rows[6..11]].concat();
-    let test = vec![rows[5].clone(), rows[11].clone()];
-    let labels = [vec![0; 5], vec![1; 5]].concat();
-    let request = Request::Train { labels, classes: 2, test_rows: 2, seed: 42 };
-    let (epochs, reply, saved_head) = ask(&mut service, request, f32_bytes(train.iter().chain(&test).flatten()));
-    assert_eq!(epochs.len(), 10);
-    assert_eq!(reply, Reply::Trained { test_predictions: vec![0, 1] });
+    roster.check(FACERES.embedding_dim).unwrap();
+    let plan = TrainingPlan::new(&roster, 1.0 / 6.0, 42).unwrap();
+    assert_eq!((plan.train.0.len(), plan.test.0.len()), (10, 2));
+    let mut epochs = 0;
+    let model = block_on(client.train(plan, 42, &mut |_| epochs += 1)).unwrap();
+    assert_eq!(epochs, 10);
+    let report = model.report.clone().unwrap();
+    assert_eq!((report.confusion.accuracy(), report.train_photos), (1.0, 10));
+    assert!(model.unknown.is_some(), "calibrated on the held-out photos");
 
-    let recognise = |service: &mut ComputeService| {
-        let (_, reply, _) = ask(service, Request::Recognise, photo("Tony_Blair", 7));
-        let Reply::Recognised { faces, .. } = reply else { panic!("{reply:?}") };
-        let central = faces.iter().min_by(|a, b| (a.bbox[0] - 100.0).abs().total_cmp(&(b.bbox[0] - 100.0).abs())).unwrap();
-        central.probabilities.clone()
+    // An unseen Blair photo: the central face is Blair, by the head and the open-set verdict.
+    let recognise = |client: &ComputeClient<InProcess>| {
+        let recognised = block_on(client.recognise(&photo("Tony_Blair", 7))).unwrap();
+        let central = recognised.faces.into_iter().min_by(|a, b| (a.bbox[0] - 100.0).abs().total_cmp(&(b.bbox[0] - 100.0).abs())).unwrap();
+        (central.probabilities, central.embedding)
     };
-    let before = recognise(&mut service);
+    let (before, embedding) = recognise(&client);
     assert!(before[1] > 0.5, "an unseen Blair photo is Blair: {before:?}");
+    let verdict = OpenSet::new(&model, &roster, 0.5).verdict(&before, &embedding);
+    assert!(matches!(&verdict, Verdict::Known { name, .. } if name == "Tony_Blair"), "{verdict:?}");
 
     // A fresh worker (a reload) gets the saved head and answers the same.
-    let mut restored = ComputeService::default();
-    let weights = std::fs::read(weights_dir().join(FACERES.weights_file)).unwrap();
-    ask(&mut restored, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::Flex }, weights);
-    ask(&mut restored, Request::LoadDetector, detector);
-    assert_eq!(ask(&mut restored, Request::SetHead, saved_head).1, Reply::HeadSet);
-    assert_eq!(recognise(&mut restored), before);
+    let restored = loaded();
+    assert_eq!(block_on(restored.recognise(&blair)).unwrap_err(), ComputeError::NotTrained);
+    block_on(restored.set_head(&model.head)).unwrap();
+    assert_eq!(recognise(&restored).0, before);
 
     // The reference crop skips the detector: one face, LFW's rows/cols 60..188.
-    let (_, reply, _) = ask(&mut service, Request::Embed { crop: Crop::Reference }, photo("Tony_Blair", 1));
-    assert!(matches!(&reply, Reply::Embedded { faces, .. } if faces.len() == 1 && faces[0].bbox == [60.0, 60.0, 128.0, 128.0]), "{reply:?}");
+    let reference = block_on(client.embed(&blair, CropMode::Reference)).unwrap();
+    assert_eq!(reference.faces.iter().map(|f| f.bbox).collect::<Vec<_>>(), vec![[60.0, 60.0, 128.0, 128.0]]);
     let gradient: Vec<u8> = (0..256 * 256).flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 128]).collect();
     let no_face = RgbImage::new(256, 256, gradient).to_png();
-    for (bytes, expected) in [(b"not an image".to_vec(), "image"), (Vec::new(), "image"), (no_face, NO_FACE)] {
-        let (_, reply, _) = ask(&mut service, embed.clone(), bytes);
-        assert!(matches!(&reply, Reply::Failed { error } if error.contains(expected)), "{reply:?}");
+    for bytes in [b"not an image".to_vec(), Vec::new()] {
+        let error = block_on(client.embed(&bytes, CropMode::Detect)).unwrap_err();
+        assert!(matches!(error, ComputeError::Image(ImageError::Undecodable(_))), "{error:?}");
     }
-    let (_, reply, _) = ask(&mut service, Request::SetHead, b"garbage".to_vec());
-    assert!(matches!(reply, Reply::Failed { .. }));
+    assert_eq!(block_on(client.embed(&no_face, CropMode::Detect)), Err(ComputeError::NoFace));
+    assert!(matches!(block_on(client.set_head(b"garbage")), Err(ComputeError::Head(_))));
 }
 
 #[test]
 fn a_batch_of_pixels_embeds_like_the_photos_one_by_one() {
-    let weights = std::fs::read(weights_dir().join(FACERES.weights_file))
-        .expect("faceres weights: run `cargo run --release --bin weights -- fetch`");
-    let mut service = ComputeService::default();
-    ask(&mut service, Request::Load { backbone: BackboneId::FaceRes, backend: Backend::Flex }, weights);
+    let client = ComputeClient::new(InProcess::default());
+    block_on(client.load(BackboneId::FaceRes, BurnBackend::Flex, &weights(FACERES.weights_file))).unwrap();
     let side = FACERES.input_size;
     let inputs: Vec<RgbImage> = [("Colin_Powell", 1), ("Tony_Blair", 2), ("Tony_Blair", 3)]
         .iter()
@@ -120,16 +119,13 @@ fn a_batch_of_pixels_embeds_like_the_photos_one_by_one() {
         .collect();
 
     let pixels: Vec<u8> = inputs.iter().flat_map(|i| i.pixels.clone()).collect();
-    let (_, reply, bytes) = ask(&mut service, Request::EmbedPixels { count: 3 }, pixels.clone());
-    assert_eq!(reply, Reply::EmbeddedPixels { dim: 1024 });
-    let batch = f32_values(&bytes);
-    assert_eq!(batch.len(), 3 * 1024);
+    let batch = block_on(client.embed_pixels(&pixels, 3)).unwrap();
+    assert_eq!((batch.len(), batch[0].len()), (3, 1024));
     for (i, input) in inputs.iter().enumerate() {
-        let (_, _, one) = ask(&mut service, Request::EmbedPixels { count: 1 }, input.pixels.clone());
-        let one = f32_values(&one);
-        let diff = one.iter().zip(&batch[i * 1024..(i + 1) * 1024]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let one = block_on(client.embed_pixels(&input.pixels, 1)).unwrap().remove(0);
+        let diff = one.iter().zip(&batch[i]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(diff < 1e-3, "image {i}: batch and single differ by {diff}");
     }
-    let (_, reply, _) = ask(&mut service, Request::EmbedPixels { count: 2 }, pixels);
-    assert!(matches!(&reply, Reply::Failed { error } if error.contains("not 2 RGB images of 224x224")), "{reply:?}");
+    let error = block_on(client.embed_pixels(&pixels, 2)).unwrap_err();
+    assert!(matches!(&error, ComputeError::Malformed(why) if why.contains("not 2 RGB images of 224x224")), "{error:?}");
 }

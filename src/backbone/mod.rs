@@ -160,12 +160,12 @@ impl Network {
     }
 
     /// Loads every parameter from a safetensors store; missing or misshapen ones are an error.
-    pub fn load(&mut self, store: &mut SafetensorsStore) -> Result<(), String> {
-        let result = match self {
+    fn load(&mut self, store: &mut SafetensorsStore) -> Result<(), burn::store::SafetensorsStoreError> {
+        match self {
             Self::MobileNetV1(net) => net.load_from(store),
             Self::ResNet50(net) => net.load_from(store),
-        };
-        result.map(|_| ()).map_err(|e| e.to_string())
+        }
+        .map(|_| ())
     }
 
     /// Parameter paths and shapes, as the converter must produce them.
@@ -184,16 +184,21 @@ fn global_average_pool(x: Tensor<4>) -> Tensor<2> {
     x.mean_dims(&[2, 3]).reshape([batch, channels])
 }
 
-#[derive(Debug)]
-pub struct LoadError(pub String);
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot load backbone weights: {}", self.0)
-    }
+/// Why a backbone's weights could not be loaded. Serializable: it crosses the worker boundary.
+#[derive(Clone, Debug, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum LoadError {
+    /// The bytes are not a safetensors file (a damaged or truncated download).
+    #[error("the {backbone} weights file is damaged ({why})")]
+    Corrupt { backbone: String, why: String },
+    /// A valid file, but for another network (a tensor missing or misshapen).
+    #[error("the {backbone} weights do not fit the network ({why})")]
+    Mismatch { backbone: String, why: String },
 }
 
-impl std::error::Error for LoadError {}
+/// The device could not hand a result back (WebGPU lost mid-pass, say).
+#[derive(Clone, Debug, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[error("the result could not be read back from the device ({0})")]
+pub struct ReadbackError(pub String);
 
 /// A frozen backbone ready to embed face crops.
 pub struct Backbone {
@@ -206,12 +211,12 @@ impl Backbone {
     /// Loads converted weights (a safetensors file from the weights tool) from bytes.
     pub fn from_safetensors(id: BackboneId, bytes: &[u8], device: &Device) -> Result<Self, LoadError> {
         let mut network = Network::init(id, device);
-        let widened = crate::weights::widen_to_f32(bytes).map_err(|e| LoadError(e.to_string()))?;
+        let backbone = id.spec().name.to_string();
+        let widened = crate::weights::widen_to_f32(bytes)
+            .map_err(|e| LoadError::Corrupt { backbone: backbone.clone(), why: e.to_string() })?;
         let mut store = SafetensorsStore::from_bytes(Some(widened));
         // Every parameter of the network must come from the file: an error, not random weights.
-        network
-            .load(&mut store)
-            .map_err(|e| LoadError(format!("{} weights do not fit the network: {e}", id.spec().name)))?;
+        network.load(&mut store).map_err(|e| LoadError::Mismatch { backbone, why: e.to_string() })?;
         Ok(Self { spec: id.spec(), network, device: device.clone() })
     }
 
@@ -224,11 +229,11 @@ impl Backbone {
     }
 
     /// `embed` for devices that can only read results back asynchronously (WebGPU in a browser).
-    pub async fn embed_async(&self, faces: &[RgbImage]) -> Result<Vec<Vec<f32>>, String> {
+    pub async fn embed_async(&self, faces: &[RgbImage]) -> Result<Vec<Vec<f32>>, ReadbackError> {
         if faces.is_empty() {
             return Ok(Vec::new());
         }
-        let data = self.forward_faces(faces).into_data_async().await.map_err(|e| format!("{e:?}"))?;
+        let data = self.forward_faces(faces).into_data_async().await.map_err(|e| ReadbackError(format!("{e:?}")))?;
         Ok(self.rows(data))
     }
 

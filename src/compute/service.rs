@@ -1,0 +1,171 @@
+//! The worker's side of the protocol: the loaded backbone, detector and head, and one handler
+//! per request.
+
+use burn::tensor::Device;
+
+use super::{ComputeError, CropMode, EmbeddedFace, RecognisedFace, Reply, Request};
+use crate::backbone::Backbone;
+use crate::detector::{Detector, Face};
+use crate::head::{HeadConfig, TrainedHead};
+use crate::preprocess::RgbImage;
+use crate::weights::{f32_bytes, f32_values};
+
+/// Side of the face thumbnails the page shows and keeps.
+const THUMBNAIL_SIDE: usize = 64;
+
+fn f32_rows(bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>, ComputeError> {
+    if dim == 0 || bytes.len() % (4 * dim) != 0 {
+        return Err(ComputeError::Malformed(format!("{} bytes are not rows of {dim} f32 values", bytes.len())));
+    }
+    Ok(f32_values(bytes).chunks_exact(dim).map(<[f32]>::to_vec).collect())
+}
+
+/// The worker's state: the loaded backbone, detector and current head.
+#[derive(Default)]
+pub struct ComputeService {
+    backbone: Option<Backbone>,
+    detector: Option<Detector>,
+    head: Option<TrainedHead>,
+    device: Option<Device>,
+}
+
+/// A face the backbone should see in a photo.
+struct FaceCrop {
+    /// Left, top, width, height in the photo's pixels.
+    bbox: [f32; 4],
+    score: f32,
+    image: RgbImage,
+}
+
+impl ComputeService {
+    /// Handles one request; `send` gets progress replies and, last, the final reply with its bytes.
+    pub async fn handle(&mut self, request: Request, bytes: Vec<u8>, mut send: impl FnMut(Reply, Vec<u8>)) {
+        let (reply, out) = match self.run(request, bytes, &mut send).await {
+            Ok(done) => done,
+            Err(error) => (Reply::Failed { error }, Vec::new()),
+        };
+        send(reply, out);
+    }
+
+    async fn run(&mut self, request: Request, bytes: Vec<u8>, send: &mut impl FnMut(Reply, Vec<u8>)) -> Result<(Reply, Vec<u8>), ComputeError> {
+        match request {
+            Request::Load { backbone, backend } => {
+                self.backbone = None;
+                self.detector = None;
+                let device = backend.device().await?;
+                let loaded = Backbone::from_safetensors(backbone, &bytes, &device)?;
+                // One pass now, so that a backend that cannot run the network fails here, not on
+                // the user's first photo.
+                loaded.embed_async(&[RgbImage::new(8, 8, vec![128; 8 * 8 * 3])]).await?;
+                self.backbone = Some(loaded);
+                self.device = Some(device);
+                Ok((Reply::Loaded { backend }, Vec::new()))
+            }
+            Request::LoadDetector => {
+                let device = self.device.clone().ok_or(ComputeError::NotLoaded)?;
+                self.detector = Some(Detector::from_safetensors(&bytes, &device)?);
+                Ok((Reply::DetectorLoaded, Vec::new()))
+            }
+            Request::Embed { crop } => {
+                let (image, crops) = self.faces(&bytes, crop).await?;
+                let embeddings = self.embed_crops(&crops).await?;
+                let faces = crops
+                    .into_iter()
+                    .zip(embeddings)
+                    .map(|(crop, embedding)| EmbeddedFace {
+                        bbox: crop.bbox,
+                        score: crop.score,
+                        embedding,
+                        thumbnail_png: crop.image.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_png(),
+                    })
+                    .collect();
+                Ok((Reply::Embedded { width: image.width, height: image.height, faces }, Vec::new()))
+            }
+            Request::EmbedPixels { count } => {
+                let backbone = self.backbone()?;
+                let side = backbone.spec.input_size;
+                if count == 0 || bytes.len() != count * side * side * 3 {
+                    return Err(ComputeError::Malformed(format!("{} bytes are not {count} RGB images of {side}x{side}", bytes.len())));
+                }
+                let inputs: Vec<RgbImage> =
+                    bytes.chunks_exact(side * side * 3).map(|pixels| RgbImage::new(side, side, pixels.to_vec())).collect();
+                let embeddings = backbone.embed_async(&inputs).await?;
+                Ok((Reply::EmbeddedPixels { dim: backbone.spec.embedding_dim }, f32_bytes(embeddings.iter().flatten())))
+            }
+            Request::Train { labels, classes, test_rows, seed } => {
+                let dim = self.backbone()?.spec.embedding_dim;
+                let rows = f32_rows(&bytes, dim)?;
+                if rows.len() != labels.len() + test_rows {
+                    return Err(ComputeError::Malformed(format!("{} embeddings for {} labels and {test_rows} test rows", rows.len(), labels.len())));
+                }
+                if labels.is_empty() || labels.iter().any(|&l| l >= classes) {
+                    return Err(ComputeError::Malformed("training needs photos labelled with the people enrolled".into()));
+                }
+                let (train, test) = rows.split_at(labels.len());
+                // The head is small: the CPU trains it fast and the same on every machine.
+                let config = HeadConfig::new().with_seed(seed);
+                let head = config.train(train, &labels, classes, &Device::flex(), |stats| send(Reply::Epoch(stats.clone()), Vec::new()));
+                let test_predictions = head.predict(test);
+                let saved = head.to_safetensors()?;
+                self.head = Some(head);
+                Ok((Reply::Trained { test_predictions }, saved))
+            }
+            Request::SetHead => {
+                let head = TrainedHead::from_safetensors(&bytes, &Device::flex())?;
+                if head.sizes().0 != self.backbone()?.spec.embedding_dim {
+                    return Err(ComputeError::HeadForOtherBackbone);
+                }
+                self.head = Some(head);
+                Ok((Reply::HeadSet, Vec::new()))
+            }
+            Request::Recognise => {
+                let head = self.head.as_ref().ok_or(ComputeError::NotTrained)?;
+                let (image, crops) = self.faces(&bytes, CropMode::Detect).await?;
+                let embeddings = self.embed_crops(&crops).await?;
+                let probabilities = head.predict_proba(&embeddings);
+                let faces = crops
+                    .iter()
+                    .zip(probabilities)
+                    .zip(embeddings)
+                    .map(|((crop, probabilities), embedding)| RecognisedFace { bbox: crop.bbox, probabilities, embedding })
+                    .collect();
+                Ok((Reply::Recognised { width: image.width, height: image.height, faces }, Vec::new()))
+            }
+        }
+    }
+
+    fn backbone(&self) -> Result<&Backbone, ComputeError> {
+        self.backbone.as_ref().ok_or(ComputeError::NotLoaded)
+    }
+
+    async fn embed_crops(&self, crops: &[FaceCrop]) -> Result<Vec<Vec<f32>>, ComputeError> {
+        let images: Vec<RgbImage> = crops.iter().map(|crop| crop.image.clone()).collect();
+        Ok(self.backbone()?.embed_async(&images).await?)
+    }
+
+    /// Decodes an image file and crops the faces in it as `mode` says, largest first.
+    async fn faces(&self, bytes: &[u8], mode: CropMode) -> Result<(RgbImage, Vec<FaceCrop>), ComputeError> {
+        let image = RgbImage::decode(bytes)?;
+        let detector = self.detector.as_ref().filter(|_| mode != CropMode::Reference);
+        let crops: Vec<FaceCrop> = match detector {
+            Some(detector) => {
+                let mut faces = detector.detect(&image).await?;
+                if mode == CropMode::DetectCentral {
+                    faces = Face::central(&faces, image.width, image.height).into_iter().cloned().collect();
+                }
+                // Largest first: in a photo of someone, they are usually the largest face.
+                faces.sort_by(|a, b| (b.bbox[2] * b.bbox[3]).total_cmp(&(a.bbox[2] * a.bbox[3])));
+                faces.iter().map(|f| FaceCrop { bbox: f.bbox, score: f.score, image: f.backbone_crop(&image) }).collect()
+            }
+            None => {
+                let (left, top, side) = image.face_crop_square();
+                let bbox = [left as f32, top as f32, side as f32, side as f32];
+                vec![FaceCrop { bbox, score: 1.0, image: image.face_crop() }]
+            }
+        };
+        if crops.is_empty() {
+            return Err(ComputeError::NoFace);
+        }
+        Ok((image, crops))
+    }
+}

@@ -1,0 +1,128 @@
+//! A `Channel` to a compute worker (`public/worker.js`, the app's own module in a Web Worker):
+//! numbers each request, routes the worker's replies back to it, and turns a worker that dies
+//! (a panic, or WebGPU lost) into `ComputeError::WorkerStopped` for every open request.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use facelab::compute::{Channel, ComputeError, Reply, Request};
+use futures::StreamExt;
+use futures_channel::{mpsc, oneshot};
+use wasm_bindgen::prelude::*;
+use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use crate::wire::{message, parse};
+
+const WORKER_URL: &str = "public/worker.js";
+
+/// Every reply of a request (progress ones, then the final one), in order.
+type Replies = mpsc::UnboundedSender<(Reply, Vec<u8>)>;
+
+#[derive(Default)]
+struct Routes {
+    open: HashMap<u32, Replies>,
+    started: Option<oneshot::Sender<()>>,
+    stopped: Option<String>,
+}
+
+impl Routes {
+    fn stop(&mut self, why: String) {
+        for (_, replies) in self.open.drain() {
+            let _ = replies.unbounded_send((Reply::Failed { error: ComputeError::WorkerStopped(why.clone()) }, Vec::new()));
+        }
+        self.stopped = Some(why);
+    }
+}
+
+pub struct WorkerChannel {
+    worker: Worker,
+    routes: Rc<RefCell<Routes>>,
+    next_job: Cell<u32>,
+    _handlers: (Closure<dyn Fn(MessageEvent)>, Closure<dyn Fn(ErrorEvent)>),
+}
+
+impl WorkerChannel {
+    /// Starts a worker and waits until its module has loaded.
+    pub async fn spawn() -> Result<Self, ComputeError> {
+        let options = WorkerOptions::new();
+        options.set_type(WorkerType::Module);
+        let worker = Worker::new_with_options(WORKER_URL, &options).map_err(|e| ComputeError::WorkerStart(format!("{e:?}")))?;
+        let routes = Rc::new(RefCell::new(Routes::default()));
+        let (started, has_started) = oneshot::channel();
+        routes.borrow_mut().started = Some(started);
+
+        let on_message = {
+            let routes = routes.clone();
+            Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+                let Some((job, body, bytes)) = parse(&event.data()) else { return };
+                let mut routes = routes.borrow_mut();
+                if job == 0 {
+                    if let Some(started) = routes.started.take() {
+                        let _ = started.send(());
+                    }
+                    return;
+                }
+                let reply: Reply = serde_json::from_str(&body)
+                    .unwrap_or_else(|e| Reply::Failed { error: ComputeError::UnexpectedReply(format!("unreadable reply: {e}")) });
+                let last = reply.is_final();
+                if let Some(replies) = routes.open.get(&job) {
+                    let _ = replies.unbounded_send((reply, bytes));
+                }
+                if last {
+                    routes.open.remove(&job);
+                }
+            })
+        };
+        let on_error = {
+            let routes = routes.clone();
+            Closure::<dyn Fn(ErrorEvent)>::new(move |event: ErrorEvent| {
+                // Handled here (the client restarts the worker and says so), not an uncaught error.
+                event.prevent_default();
+                let why = event.message();
+                let mut routes = routes.borrow_mut();
+                // A worker that fails before it starts never will.
+                routes.started.take();
+                routes.stop(if why.is_empty() { "error in the worker".into() } else { why });
+            })
+        };
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        let channel = Self { worker, routes, next_job: Cell::new(0), _handlers: (on_message, on_error) };
+        match has_started.await {
+            Ok(()) => Ok(channel),
+            Err(_) => Err(ComputeError::WorkerStart(channel.routes.borrow().stopped.clone().unwrap_or_else(|| "it did not start".into()))),
+        }
+    }
+}
+
+impl Channel for WorkerChannel {
+    async fn call(&self, request: Request, bytes: &[u8], progress: &mut dyn FnMut(Reply)) -> Result<(Reply, Vec<u8>), ComputeError> {
+        if let Some(why) = self.routes.borrow().stopped.clone() {
+            return Err(ComputeError::WorkerStopped(why));
+        }
+        let job = self.next_job.get() + 1;
+        self.next_job.set(job);
+        let (replies, mut incoming) = mpsc::unbounded();
+        self.routes.borrow_mut().open.insert(job, replies);
+        let body = serde_json::to_string(&request).expect("a request serializes");
+        let (message, transfer) = message(job, &body, bytes);
+        if let Err(e) = self.worker.post_message_with_transfer(&message, &transfer) {
+            self.routes.borrow_mut().stop(format!("cannot reach the worker: {e:?}"));
+        }
+        while let Some((reply, bytes)) = incoming.next().await {
+            match reply {
+                Reply::Failed { error } => return Err(error),
+                reply if reply.is_final() => return Ok((reply, bytes)),
+                reply => progress(reply),
+            }
+        }
+        Err(ComputeError::WorkerStopped("the worker went away".into()))
+    }
+}
+
+impl Drop for WorkerChannel {
+    fn drop(&mut self) {
+        self.worker.terminate();
+    }
+}
