@@ -60,9 +60,8 @@ pub fn dropped_files(ev: &leptos::ev::DragEvent) -> Vec<web_sys::File> {
 
 /// Restores what this browser saved, downloads the weights (or reads them from the cache) and
 /// starts the backbone on the best backend the browser has.
-async fn start_up(state: AppState, restored: StoredValue<bool>, set_storage_note: WriteSignal<String>) {
-    set_storage_note.set(persist::restore(state).await);
-    restored.set_value(true);
+async fn start_up(state: AppState, saving: persist::Saving, set_storage_note: WriteSignal<String>) {
+    set_storage_note.set(persist::restore(state, saving).await);
     let progress = move |received: f64, total: Option<f64>| state.loading.set(Loading::Progress { received, total });
     let weights = match fetch::cached_bytes(WEIGHTS_URL, progress).await {
         Ok(bytes) => bytes,
@@ -85,9 +84,8 @@ pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
     let (storage_note, set_storage_note) = signal(String::new());
-    let restored = StoredValue::new(false);
-    persist::keep_saved(state, restored, set_storage_note);
-    spawn_local(start_up(state, restored, set_storage_note));
+    let saving = persist::keep_saved(state, set_storage_note);
+    spawn_local(start_up(state, saving, set_storage_note));
 
     view! {
         <main>

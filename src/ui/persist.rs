@@ -1,5 +1,7 @@
 //! The page's link to its storage: restore what this browser saved, then save every change
-//! (the roster debounced: enrolling a batch is saved once, after the last photo).
+//! (the roster debounced: enrolling a batch is saved once, after the last photo). What was just
+//! restored is not written back: a write at start-up would be wasted, and it would fix the
+//! browser's view of the quota before the user's first change.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -7,9 +9,30 @@ use leptos::task::spawn_local;
 use super::state::AppState;
 use super::{sleep_ms, storage};
 
-/// Restores the roster and the model. Returns a line for the user.
-pub async fn restore(state: AppState) -> String {
-    match storage::load().await {
+/// Whether saving has begun, and which restored values are still to be passed over once.
+#[derive(Clone, Copy)]
+pub struct Saving {
+    restored: StoredValue<bool>,
+    skip_roster: StoredValue<bool>,
+    skip_model: StoredValue<bool>,
+}
+
+impl Saving {
+    /// Whether this change of a signal is one to save (and not the restored value itself).
+    fn wanted(skip: StoredValue<bool>, restored: StoredValue<bool>) -> bool {
+        if !restored.get_value() {
+            return false;
+        }
+        let restored_value = skip.get_value();
+        skip.set_value(false);
+        !restored_value
+    }
+}
+
+/// Restores the roster and the model, then lets every later change be saved. Returns a line for
+/// the user.
+pub async fn restore(state: AppState, saving: Saving) -> String {
+    let note = match storage::load().await {
         Ok((roster, model)) => {
             let note = if roster.is_empty() {
                 String::new()
@@ -17,16 +40,21 @@ pub async fn restore(state: AppState) -> String {
                 let with_model = if model.is_some() { " and the trained model" } else { "" };
                 format!("Restored {} people, {} photos{with_model} from this browser's storage.", roster.people().len(), roster.photo_count())
             };
+            saving.skip_roster.set_value(true);
+            saving.skip_model.set_value(true);
             state.roster.set(roster);
             state.model.set(model);
             note
         }
         Err(e) => format!("Could not read saved data ({e}); new data will not be kept."),
-    }
+    };
+    saving.restored.set_value(true);
+    note
 }
 
-/// Saves the roster and the model after every change once `restored` is set.
-pub fn keep_saved(state: AppState, restored: StoredValue<bool>, set_note: WriteSignal<String>) {
+/// Saves the roster and the model after every change once they are restored.
+pub fn keep_saved(state: AppState, set_note: WriteSignal<String>) -> Saving {
+    let saving = Saving { restored: StoredValue::new(false), skip_roster: StoredValue::new(false), skip_model: StoredValue::new(false) };
     let failed = move |e: storage::StorageError| {
         set_note.set(format!("Could not save to this browser's storage ({e}); what is enrolled stays on this page until it is closed."))
     };
@@ -34,7 +62,7 @@ pub fn keep_saved(state: AppState, restored: StoredValue<bool>, set_note: WriteS
     Effect::new(move |_| {
         // Track only: the roster is copied once, when the debounced save runs, not per change.
         state.roster.track();
-        if !restored.get_value() {
+        if !Saving::wanted(saving.skip_roster, saving.restored) {
             return;
         }
         latest_change.update_value(|n| *n += 1);
@@ -51,7 +79,7 @@ pub fn keep_saved(state: AppState, restored: StoredValue<bool>, set_note: WriteS
     });
     Effect::new(move |_| {
         let model = state.model.get();
-        if restored.get_value() {
+        if Saving::wanted(saving.skip_model, saving.restored) {
             spawn_local(async move {
                 if let Err(e) = storage::save_model(model.as_ref()).await {
                     failed(e);
@@ -59,4 +87,5 @@ pub fn keep_saved(state: AppState, restored: StoredValue<bool>, set_note: WriteS
             });
         }
     });
+    saving
 }

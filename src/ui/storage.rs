@@ -117,7 +117,11 @@ async fn put(store: &str, json: Option<String>, also_clear: Option<&str>) -> Res
     if let Some(other) = also_clear {
         transaction.object_store(other).and_then(|s| s.clear()).map_err(failed)?;
     }
-    commit(&transaction).await
+    let committed = commit(&transaction).await;
+    // Closed at once, not when collected: an open connection keeps the browser's view of this
+    // origin's quota from before it opened, and blocks a newer version in another tab.
+    db.close();
+    committed
 }
 
 /// Replaces the stored roster (version 2's per-person records go with the first save).
@@ -139,7 +143,10 @@ pub async fn load() -> Result<(Roster, Option<TrainedModel>), StorageError> {
     let get = |store: &str| transaction.object_store(store).and_then(|s| s.get(&KEY.into())).map_err(failed);
     let (roster, model) = (get(ROSTER)?, get(MODEL)?);
     let people_v2 = transaction.object_store(PEOPLE_V2).and_then(|s| s.get_all()).map_err(failed)?;
-    let (roster, model, people_v2) = (settle(&roster).await?, settle(&model).await?, settle(&people_v2).await?);
+    let read = async { Ok::<_, StorageError>((settle(&roster).await?, settle(&model).await?, settle(&people_v2).await?)) };
+    let read = read.await;
+    db.close();
+    let (roster, model, people_v2) = read?;
     let roster = match roster.as_string() {
         Some(json) => serde_json::from_str(&json).map_err(|e| StorageError::Unreadable("people", e.to_string()))?,
         None => v2::roster(&people_v2.unchecked_into()),
