@@ -105,10 +105,6 @@ impl Roster {
         &self.people
     }
 
-    pub fn into_people(self) -> Vec<Person> {
-        self.people
-    }
-
     pub fn person(&self, id: u32) -> Option<&Person> {
         self.people.iter().find(|p| p.id == id)
     }

@@ -23,9 +23,9 @@ impl Saving {
         if !restored.get_value() {
             return false;
         }
-        let restored_value = skip.get_value();
+        let is_restored_value = skip.get_value();
         skip.set_value(false);
-        !restored_value
+        !is_restored_value
     }
 }
 
