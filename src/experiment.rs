@@ -15,17 +15,24 @@ pub fn face_crops(paths: &[std::path::PathBuf]) -> Result<Vec<RgbImage>, crate::
 }
 
 /// Decodes each photo and crops the face the detector finds nearest its centre (`None` where
-/// it finds none), turned eyes-level if `upright`: the reference experiment without the
-/// reference crop.
+/// it finds none), as an aligned chip of `aligned_side` pixels where given: the reference
+/// experiment without the reference crop.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn detected_face_crops(paths: &[std::path::PathBuf], detector: &crate::detector::Detector, upright: bool) -> Result<Vec<Option<RgbImage>>, crate::dataset::DataError> {
+pub fn detected_face_crops(
+    paths: &[std::path::PathBuf],
+    detector: &crate::detector::Detector,
+    aligned_side: Option<usize>,
+) -> Result<Vec<Option<RgbImage>>, crate::dataset::DataError> {
     paths
         .iter()
         .map(|path| {
             let photo = crate::dataset::read_photo(path)?;
             let faces = detector.detect_now(&photo);
             let face = crate::detector::Face::central(&faces, photo.width, photo.height);
-            Ok(face.map(|face| if upright { face.upright_crop(&photo) } else { face.backbone_crop(&photo) }))
+            Ok(face.map(|face| match aligned_side {
+                Some(side) => face.aligned_chip(&photo, side),
+                None => face.backbone_crop(&photo),
+            }))
         })
         .collect()
 }

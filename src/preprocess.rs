@@ -255,6 +255,8 @@ impl Normalization {
     pub const CAFFE: Self = Self { bgr: true, mean: [103.939, 116.779, 123.68], scale: 1.0 };
     /// keras-vggface's version 2 preprocessing (ResNet50 / SENet50): BGR minus the VGGFace2 means.
     pub const VGGFACE2: Self = Self { bgr: true, mean: [91.4953, 103.8827, 131.0912], scale: 1.0 };
+    /// dlib's `input_rgb_image_sized`: RGB minus its means, divided by 256.
+    pub const DLIB: Self = Self { bgr: false, mean: [122.782, 117.001, 104.298], scale: 1.0 / 256.0 };
 
     /// Planar CHW floats for one image, in the channel order and scale the backbone expects.
     pub fn to_chw(&self, image: &RgbImage) -> Vec<f32> {

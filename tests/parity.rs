@@ -62,6 +62,7 @@ fn reference_key(id: BackboneId) -> &'static str {
         BackboneId::FaceRes => "faceres",
         BackboneId::ResNet50ImageNet => "resnet50",
         BackboneId::VggFace2ResNet50 => unreachable!("no reference vectors for vggface2-resnet50"),
+        BackboneId::DlibResNet => unreachable!("dlib-resnet's reference vectors are dlib's own (tests/dlib_parity.rs)"),
     }
 }
 

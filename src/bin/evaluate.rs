@@ -15,10 +15,23 @@ use facelab::head::HeadConfig;
 use facelab::metrics::{ConfusionMatrix, Split, shots_split, stratified_split};
 
 const USAGE: &str = "usage: evaluate [--data DIR] [--order CSV] [--per-person N|all] [--min-per-person N]
-                [--backbone faceres|resnet50-imagenet|vggface2-resnet50] [--backend flex|ndarray]
+                [--backbone faceres|resnet50-imagenet|vggface2-resnet50|dlib-resnet] [--backend flex|ndarray]
                 [--test-fraction F | --shots K] [--repeats R] [--fixed-split] [--seed S]
                 [--epochs E] [--batch-size B] [--learning-rate LR] [--embed-batch N]
-                [--crop reference|detect|upright]";
+                [--crop reference|detect|aligned] [--align on|off]
+  --align on = --crop aligned (the detector's keypoints, dlib's face chip), off = --crop reference;
+  the default is the backbone's own: aligned for dlib-resnet, reference for the others";
+
+/// What the backbone sees of each photo.
+#[derive(Clone, Copy, PartialEq)]
+enum Crop {
+    /// LFW rows/cols 60..188.
+    Reference,
+    /// The detector's loose square around the face nearest the centre.
+    Detect,
+    /// That face as an aligned chip at the backbone's input size.
+    Aligned,
+}
 
 struct Args {
     data: PathBuf,
@@ -34,9 +47,8 @@ struct Args {
     seed: u64,
     head: HeadConfig,
     embed_batch: usize,
-    /// Crop with the face detector instead of the reference crop (and turn the face eyes-level).
-    detect: bool,
-    upright: bool,
+    /// `None`: the backbone's own (`BackboneSpec::aligned`).
+    crop: Option<Crop>,
 }
 
 fn fail(message: &str) -> ! {
@@ -59,8 +71,7 @@ fn parse_args() -> Args {
         seed: 42,
         head: HeadConfig::new(),
         embed_batch: 16,
-        detect: false,
-        upright: false,
+        crop: None,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut iter = raw.iter();
@@ -93,12 +104,19 @@ fn parse_args() -> Args {
             "--learning-rate" => args.head.learning_rate = number(value),
             "--embed-batch" => args.embed_batch = (number(value) as usize).max(1),
             "--crop" => {
-                (args.detect, args.upright) = match value.as_str() {
-                    "reference" => (false, false),
-                    "detect" => (true, false),
-                    "upright" => (true, true),
-                    other => fail(&format!("--crop: reference, detect or upright, not {other}")),
-                }
+                args.crop = Some(match value.as_str() {
+                    "reference" => Crop::Reference,
+                    "detect" => Crop::Detect,
+                    "aligned" => Crop::Aligned,
+                    other => fail(&format!("--crop: reference, detect or aligned, not {other}")),
+                })
+            }
+            "--align" => {
+                args.crop = Some(match value.as_str() {
+                    "on" => Crop::Aligned,
+                    "off" => Crop::Reference,
+                    other => fail(&format!("--align: on or off, not {other}")),
+                })
             }
             other => fail(&format!("unknown argument {other}")),
         }
@@ -158,11 +176,14 @@ fn main() {
 
     let started = Instant::now();
     let paths: Vec<PathBuf> = photos.items.iter().map(|(path, _)| path.clone()).collect();
-    let (crops, items): (Vec<_>, Vec<_>) = if args.detect {
+    let crop = args.crop.unwrap_or(if backbone.spec.aligned { Crop::Aligned } else { Crop::Reference });
+    let detect = crop != Crop::Reference;
+    let (crops, items): (Vec<_>, Vec<_>) = if detect {
         let detector = load_detector(&device).unwrap_or_else(|e| fail(&e.to_string()));
-        let found = detected_face_crops(&paths, &detector, args.upright).unwrap_or_else(|e| fail(&e.to_string()));
+        let aligned_side = (crop == Crop::Aligned).then_some(backbone.spec.input_size);
+        let found = detected_face_crops(&paths, &detector, aligned_side).unwrap_or_else(|e| fail(&e.to_string()));
         let missed: Vec<_> = paths.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(p, _)| p.display().to_string()).collect();
-        let how = if args.upright { ", turned eyes-level" } else { "" };
+        let how = aligned_side.map_or(String::new(), |side| format!(", aligned ({side}x{side} chip from its keypoints)"));
         println!("crop: the detected face nearest each photo's centre{how} (none found, left out: {} {missed:?})", missed.len());
         found.into_iter().zip(&photos.items).filter_map(|(crop, item)| Some((crop?, item.clone()))).unzip()
     } else {
@@ -216,7 +237,7 @@ fn main() {
     let n = paths.len() as f64;
     println!("time per stage:");
     println!("  load weights       {:8.2} s", load_s);
-    println!("  decode + crop      {:8.2} s  ({:.2} ms/photo{})", decode_s, 1e3 * decode_s / n, if args.detect { ", with detection" } else { "" });
+    println!("  decode + crop      {:8.2} s  ({:.2} ms/photo{})", decode_s, 1e3 * decode_s / n, if detect { ", with detection" } else { "" });
     println!("  embed (backbone)   {:8.2} s  ({:.1} ms/photo, batch {})", embed_s, 1e3 * embed_s / n, args.embed_batch);
     println!(
         "  train + test       {:8.2} s  ({:.2} s per split: dense head and centroid)",

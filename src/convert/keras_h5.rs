@@ -1,7 +1,6 @@
 //! Keras HDF5 weight files, for keras-vggface's ResNet50 (`rcmalli_vggface_tf_notop_resnet50.h5`),
-//! which the user brings: reading, checking against the real file's layout, converting.
-
-use std::path::Path;
+//! which the user brings: reading (hdf5-pure, from bytes: natively and in the page alike),
+//! checking against the real file's layout, converting.
 
 use super::resnet::{self, KerasVggFaceNaming, ResNetNaming, Role};
 use super::{ConvertError, SourceTensor, SourceTensors};
@@ -41,25 +40,32 @@ pub fn vggface2_resnet50_layout() -> Vec<(String, Vec<usize>)> {
 
 /// Reads every dataset of a Keras HDF5 weights file. Keras stores layer `L`'s weight `w` at
 /// `L/L/w:0` (or under `model_weights/` for a whole-model save); the key is `L/w`.
-pub fn read_keras_h5(path: &Path) -> Result<SourceTensors, ConvertError> {
-    let file = hdf5::File::open(path).map_err(|source| ConvertError::NotHdf5 { path: path.to_path_buf(), source })?;
-    let root = if file.link_exists("model_weights") { "model_weights" } else { "/" };
-    let group = file.group(root).map_err(|source| ConvertError::Hdf5 { at: root.to_string(), source })?;
+pub fn read_keras_h5(bytes: &[u8]) -> Result<SourceTensors, ConvertError> {
+    if !hdf5_pure::is_hdf5_bytes(bytes) {
+        return Err(ConvertError::NotHdf5("no HDF5 signature".to_string()));
+    }
+    let file = hdf5_pure::File::from_bytes(bytes.to_vec()).map_err(|e| ConvertError::NotHdf5(e.to_string()))?;
+    let root = file.group("model_weights").unwrap_or_else(|_| file.root());
     let mut tensors = SourceTensors::new();
-    collect_datasets(&group, "", &mut tensors)?;
+    collect_datasets(&root, "", &mut tensors)?;
     Ok(tensors)
 }
 
-fn collect_datasets(group: &hdf5::Group, prefix: &str, out: &mut SourceTensors) -> Result<(), ConvertError> {
-    let names = group.member_names().map_err(|source| ConvertError::Hdf5 { at: group.name(), source })?;
-    for name in names {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        if let Ok(child) = group.group(&name) {
-            collect_datasets(&child, &path, out)?;
-        } else if let Ok(dataset) = group.dataset(&name) {
-            let values: Vec<f32> = dataset.read_raw().map_err(|source| ConvertError::Hdf5 { at: path.clone(), source })?;
-            out.insert(keras_weight_key(&path), SourceTensor { shape: dataset.shape(), values });
-        }
+fn collect_datasets(group: &hdf5_pure::Group, prefix: &str, out: &mut SourceTensors) -> Result<(), ConvertError> {
+    let at = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+    fn hdf5(path: &str) -> impl FnOnce(hdf5_pure::Error) -> ConvertError + '_ {
+        move |e| ConvertError::Hdf5 { at: path.to_string(), why: e.to_string() }
+    }
+    for name in group.groups().map_err(hdf5(prefix))? {
+        let path = at(&name);
+        collect_datasets(&group.group(&name).map_err(hdf5(&path))?, &path, out)?;
+    }
+    for name in group.datasets().map_err(hdf5(prefix))? {
+        let path = at(&name);
+        let dataset = group.dataset(&name).map_err(hdf5(&path))?;
+        let shape = dataset.shape().map_err(hdf5(&path))?.into_iter().map(|d| d as usize).collect();
+        let values = dataset.read_f32().map_err(hdf5(&path))?;
+        out.insert(keras_weight_key(&path), SourceTensor { shape, values });
     }
     Ok(())
 }
@@ -77,8 +83,8 @@ fn keras_weight_key(path: &str) -> String {
 }
 
 /// Reads, checks and converts the user's copy of `rcmalli_vggface_tf_notop_resnet50.h5`.
-pub fn convert_vggface2_h5(path: &Path) -> Result<Vec<NamedTensor>, ConvertError> {
-    let tensors = read_keras_h5(path)?;
+pub fn convert_vggface2_h5(bytes: &[u8]) -> Result<Vec<NamedTensor>, ConvertError> {
+    let tensors = read_keras_h5(bytes)?;
     check_vggface2_layout(&tensors)?;
     super::convert(BackboneId::VggFace2ResNet50, &tensors, None)
 }
@@ -95,6 +101,66 @@ pub fn check_vggface2_layout(tensors: &SourceTensors) -> Result<(), ConvertError
         })
         .collect();
     if problems.is_empty() { Ok(()) } else { Err(ConvertError::NotVggFace2Layout { problems }) }
+}
+
+/// A file shaped like keras-vggface's ResNet50 weights (every layer name and shape) with random
+/// values of a plausible trained network, minus the layer `skip`: the real file is in no
+/// registry, so the tests and the page's end-to-end test convert this one instead.
+pub fn synthetic_vggface2_h5(seed: u64, skip: Option<&str>) -> Vec<u8> {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Groups by name, and datasets (name, shape, values) at each level.
+    #[derive(Default)]
+    struct Tree {
+        groups: std::collections::BTreeMap<String, Tree>,
+        datasets: Vec<(String, Vec<usize>, Vec<f32>)>,
+    }
+    fn fill(tree: Tree, group: &mut hdf5_pure::GroupBuilder) {
+        for (name, shape, values) in &tree.datasets {
+            let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+            group.create_dataset(name).with_f32_data(values).with_shape(&shape);
+        }
+        for (name, subtree) in tree.groups {
+            let mut subgroup = group.create_group(&name);
+            fill(subtree, &mut subgroup);
+            group.add_group(subgroup.finish());
+        }
+    }
+
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut root = Tree::default();
+    for (name, shape) in vggface2_resnet50_layout() {
+        if skip == Some(name.as_str()) {
+            continue;
+        }
+        let (layer, weight) = name.rsplit_once('/').expect("layer/weight");
+        let count: usize = shape.iter().product();
+        let values: Vec<f32> = match weight {
+            // He-style kernels and BatchNorm statistics of a plausible trained network.
+            "kernel" => {
+                let fan_in = (shape[0] * shape[1] * shape[2]) as f32;
+                (0..count).map(|_| rng.random_range(-1.0..1.0) * (3.0 / fan_in).sqrt()).collect()
+            }
+            "gamma" => (0..count).map(|_| rng.random_range(0.5..1.0)).collect(),
+            "beta" => (0..count).map(|_| rng.random_range(-0.1..0.1)).collect(),
+            "moving_mean" => (0..count).map(|_| rng.random_range(-0.2..0.2)).collect(),
+            _ => (0..count).map(|_| rng.random_range(0.5..2.0)).collect(),
+        };
+        let mut node = &mut root;
+        for part in format!("{layer}/{layer}").split('/') {
+            node = node.groups.entry(part.to_string()).or_default();
+        }
+        node.datasets.push((format!("{weight}:0"), shape, values));
+    }
+    // Keras puts only groups at the root.
+    let mut builder = hdf5_pure::FileBuilder::new();
+    for (name, tree) in root.groups {
+        let mut group = builder.create_group(&name);
+        fill(tree, &mut group);
+        builder.add_group(group.finish());
+    }
+    builder.finish().expect("an in-memory HDF5 file")
 }
 
 #[cfg(test)]

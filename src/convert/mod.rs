@@ -3,6 +3,7 @@
 //! convolutions. Every produced tensor is checked against the network's own parameter list.
 
 mod blazeface;
+pub mod dlib;
 mod faceres;
 mod keras_h5;
 pub mod onnx;
@@ -10,13 +11,13 @@ mod resnet;
 mod tfjs;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use crate::backbone::{BackboneId, Network};
 use crate::weights::NamedTensor;
 
 pub use blazeface::convert_blazeface;
-pub use keras_h5::{check_vggface2_layout, convert_vggface2_h5, read_keras_h5, vggface2_resnet50_layout};
+pub use dlib::DlibError;
+pub use keras_h5::{check_vggface2_layout, convert_vggface2_h5, read_keras_h5, synthetic_vggface2_h5, vggface2_resnet50_layout};
 pub use tfjs::{TfjsModelFiles, read_tfjs};
 
 /// A tensor from a source file, in the source's layout (TensorFlow: HWIO kernels).
@@ -62,10 +63,12 @@ pub enum ConvertError {
     NotTheNetwork { missing: Vec<ParameterShape>, unexpected: Vec<ParameterShape> },
     #[error(transparent)]
     Onnx(#[from] onnx::OnnxError),
-    #[error("{}: not a readable HDF5 file ({source})", .path.display())]
-    NotHdf5 { path: PathBuf, source: hdf5::Error },
-    #[error("HDF5 {at}: {source}")]
-    Hdf5 { at: String, source: hdf5::Error },
+    #[error("not dlib's face-recognition ResNet: {0}")]
+    Dlib(#[from] DlibError),
+    #[error("not a readable HDF5 file ({0})")]
+    NotHdf5(String),
+    #[error("HDF5 {at}: {why} (a damaged or truncated file?)")]
+    Hdf5 { at: String, why: String },
     /// Each problem says which layer is missing or has the wrong shape.
     #[error("not keras-vggface's ResNet50 weights ({} problems): {}", .problems.len(), .problems.iter().take(5).cloned().collect::<Vec<_>>().join("; "))]
     NotVggFace2Layout { problems: Vec<String> },
@@ -113,8 +116,17 @@ pub fn convert(id: BackboneId, tensors: &SourceTensors, topology: Option<&serde_
         BackboneId::FaceRes => faceres::faceres(tensors)?,
         BackboneId::ResNet50ImageNet => resnet::resnet50(tensors, &resnet::KerasApplicationsNaming::from_topology(topology)?)?,
         BackboneId::VggFace2ResNet50 => resnet::resnet50(tensors, &resnet::KerasVggFaceNaming)?,
+        BackboneId::DlibResNet => unreachable!("dlib's .dat is converted by convert_dlib"),
     };
     check_against_network(id, &converted)?;
+    Ok(converted)
+}
+
+/// Converts dlib's `.dat` network file, checking the result against the network.
+pub fn convert_dlib(bytes: &[u8]) -> Result<Vec<NamedTensor>, ConvertError> {
+    let spec = BackboneId::DlibResNet.spec();
+    let converted = dlib::convert_dlib_resnet(bytes, &spec.normalization)?;
+    check_against_network(spec.id, &converted)?;
     Ok(converted)
 }
 

