@@ -4,8 +4,8 @@
 
 pub mod archive;
 pub mod backbone;
+pub mod comparison;
 pub mod compute;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dataset;

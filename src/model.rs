@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backbone::BackboneId;
 use crate::head::CentroidClassifier;
 use crate::metrics::{ConfusionMatrix, Split, stratified_split};
 use crate::openset::{UnknownThreshold, calibrate};
@@ -17,9 +18,17 @@ pub struct Report {
     pub train_photos: usize,
 }
 
+fn faceres() -> BackboneId {
+    BackboneId::FaceRes
+}
+
 /// A trained head (safetensors, as the worker saved it) with the names of its classes, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainedModel {
+    /// The backbone whose embeddings it was trained on (models saved before there was a choice:
+    /// faceres).
+    #[serde(default = "faceres")]
+    pub backbone: BackboneId,
     /// The people the head tells apart, in the order of its outputs.
     pub names: Vec<String>,
     #[serde(rename = "safetensors", with = "crate::encoding::base64_bytes")]
@@ -36,11 +45,14 @@ pub struct TrainedModel {
 pub enum PlanError {
     #[error("Enroll at least two people with photos first.")]
     TooFewPeople,
+    #[error("Someone's photos are not embedded with {0} yet: wait until they are.")]
+    NotEmbedded(&'static str),
 }
 
 /// The photos of a training run, split per person; people without photos are left out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainingPlan {
+    pub backbone: BackboneId,
     pub names: Vec<String>,
     /// People left out for having no photo yet.
     pub skipped: Vec<String>,
@@ -49,16 +61,21 @@ pub struct TrainingPlan {
 }
 
 impl TrainingPlan {
-    /// Holds out `test_fraction` of each person's photos (see `stratified_split`), shuffled by `seed`.
-    pub fn new(roster: &Roster, test_fraction: f64, seed: u64) -> Result<Self, PlanError> {
+    /// Holds out `test_fraction` of each person's photos (see `stratified_split`), shuffled by
+    /// `seed`, with their `backbone` embeddings.
+    pub fn new(roster: &Roster, backbone: BackboneId, test_fraction: f64, seed: u64) -> Result<Self, PlanError> {
         let (people, empty): (Vec<_>, Vec<_>) = roster.people().iter().partition(|p| !p.photos.is_empty());
         if people.len() < 2 {
             return Err(PlanError::TooFewPeople);
         }
         let names: Vec<String> = people.iter().map(|p| p.name.clone()).collect();
-        let (embeddings, labels) = roster.labelled_embeddings(&names);
+        let (embeddings, labels) = roster.labelled_embeddings(&names, backbone);
+        if (0..names.len()).any(|label| !labels.contains(&label)) {
+            return Err(PlanError::NotEmbedded(backbone.spec().name));
+        }
         let split = stratified_split(&labels, test_fraction, seed);
         Ok(Self {
+            backbone,
             names,
             skipped: empty.iter().map(|p| p.name.clone()).collect(),
             train: Split::pick(&embeddings, &labels, &split.train),
@@ -74,13 +91,16 @@ impl TrainingPlan {
         let centroids = CentroidClassifier::fit(&self.train.0, &self.train.1, classes);
         let unknown = calibrate(&centroids, &self.test.0, &self.test.1);
         let report = Report { names: self.names.clone(), confusion, train_photos: self.train.0.len() };
-        TrainedModel { names: self.names, head, unknown, report: Some(report) }
+        TrainedModel { backbone: self.backbone, names: self.names, head, unknown, report: Some(report) }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roster::Photo;
+
+    const FACERES: BackboneId = BackboneId::FaceRes;
 
     fn roster(photos_per_person: &[usize]) -> Roster {
         let mut roster = Roster::default();
@@ -89,7 +109,8 @@ mod tests {
             for k in 0..n {
                 let mut embedding = vec![0.1 * k as f32; 4];
                 embedding[i] = 1.0;
-                roster.add_photo(id, format!("{i}-{k}.jpg"), embedding, b"\x89PNG\r\n\x1a\n".to_vec());
+                let photo = Photo::new(format!("{i}-{k}.jpg"), FACERES, embedding, b"\x89PNG\r\n\x1a\n".to_vec(), None);
+                roster.add_photo(id, photo);
             }
         }
         roster
@@ -97,16 +118,18 @@ mod tests {
 
     #[test]
     fn splits_each_person_and_leaves_out_people_without_photos() {
-        let plan = TrainingPlan::new(&roster(&[10, 5, 0]), 0.2, 42).unwrap();
+        let plan = TrainingPlan::new(&roster(&[10, 5, 0]), FACERES, 0.2, 42).unwrap();
         assert_eq!((plan.names.clone(), plan.skipped.clone()), (vec!["P0".to_string(), "P1".into()], vec!["P2".to_string()]));
         assert_eq!((plan.train.0.len(), plan.test.0.len()), (12, 3));
         assert_eq!(plan.test.1, vec![0, 0, 1]);
-        assert_eq!(TrainingPlan::new(&roster(&[3, 0]), 0.2, 42), Err(PlanError::TooFewPeople));
+        assert_eq!(TrainingPlan::new(&roster(&[3, 0]), FACERES, 0.2, 42), Err(PlanError::TooFewPeople));
+        let not_embedded = TrainingPlan::new(&roster(&[3, 3]), BackboneId::DlibResNet, 0.2, 42);
+        assert_eq!(not_embedded, Err(PlanError::NotEmbedded("dlib-resnet")));
     }
 
     #[test]
     fn finishing_reports_the_test_photos_and_calibrates() {
-        let plan = TrainingPlan::new(&roster(&[10, 10]), 0.2, 1).unwrap();
+        let plan = TrainingPlan::new(&roster(&[10, 10]), FACERES, 0.2, 1).unwrap();
         let truth = plan.test.1.clone();
         let model = plan.finish(vec![1, 2, 3], &truth);
         let report = model.report.as_ref().unwrap();
@@ -115,7 +138,7 @@ mod tests {
         let json = serde_json::to_string(&model).unwrap();
         assert_eq!(serde_json::from_str::<TrainedModel>(&json).unwrap(), model);
         // Nothing held out: no test photo, no threshold.
-        let untested = TrainingPlan::new(&roster(&[1, 1]), 0.2, 1).unwrap().finish(Vec::new(), &[]);
+        let untested = TrainingPlan::new(&roster(&[1, 1]), FACERES, 0.2, 1).unwrap().finish(Vec::new(), &[]);
         assert_eq!((untested.report.unwrap().confusion.total(), untested.unknown), (0, None));
     }
 }

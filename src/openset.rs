@@ -93,7 +93,7 @@ pub struct OpenSet {
 impl OpenSet {
     /// `min_confidence` is a probability (0..1).
     pub fn new(model: &TrainedModel, roster: &Roster, min_confidence: f32) -> Self {
-        let centroids = model.unknown.clone().and_then(|t| Some((roster.centroids(&model.names)?, t)));
+        let centroids = model.unknown.clone().and_then(|t| Some((roster.centroids(&model.names, model.backbone)?, t)));
         Self { names: model.names.clone(), centroids, min_confidence }
     }
 
@@ -114,6 +114,8 @@ impl OpenSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backbone::BackboneId;
+    use crate::roster::Photo;
 
     #[test]
     fn threshold_separates_genuine_from_impostor_similarities() {
@@ -132,10 +134,11 @@ mod tests {
         let mut roster = Roster::default();
         for (name, embedding) in [("Ada", vec![1.0, 0.0]), ("Bob", vec![0.0, 1.0])] {
             let id = roster.add_person(name).unwrap();
-            roster.add_photo(id, format!("{name}.jpg"), embedding, Vec::new());
+            roster.add_photo(id, Photo::new(format!("{name}.jpg"), BackboneId::FaceRes, embedding, Vec::new(), None));
         }
         let threshold = UnknownThreshold { similarity: 0.8, genuine_accepted: 1.0, impostors_rejected: 1.0, held_out: 2 };
-        let model = TrainedModel { names: vec!["Ada".into(), "Bob".into()], head: Vec::new(), unknown: Some(threshold), report: None };
+        let names = vec!["Ada".into(), "Bob".into()];
+        let model = TrainedModel { backbone: BackboneId::FaceRes, names, head: Vec::new(), unknown: Some(threshold), report: None };
         let open_set = OpenSet::new(&model, &roster, 0.5);
         let known = open_set.verdict(&[0.9, 0.1], &[1.0, 0.1]);
         assert_eq!(known.to_string(), "Ada (90.0% confident)");

@@ -159,6 +159,15 @@ impl RgbImage {
         png
     }
 
+    /// A JPEG of the image at `quality` (1-100).
+    pub fn to_jpeg(&self, quality: u8) -> Vec<u8> {
+        let mut jpeg = Vec::new();
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality);
+        image::ImageEncoder::write_image(encoder, &self.pixels, self.width as u32, self.height as u32, image::ExtendedColorType::Rgb8)
+            .expect("an RGB8 image of its own size encodes");
+        jpeg
+    }
+
     /// Pillow's `Image.resize((width, height), Image.BILINEAR)`, bit-exact: a horizontal pass then
     /// a vertical pass, each rounding to 8 bits; downscaling widens the filter (antialiasing).
     pub fn resize_bilinear(&self, width: usize, height: usize) -> Self {

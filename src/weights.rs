@@ -1,6 +1,7 @@
 //! The converted weight format: a safetensors file whose keys are the Burn module paths and whose
 //! tensors are already in Burn's layout. Tensors are stored as f16 where that loses nothing (every
-//! value exactly representable) and as f32 otherwise; loading widens them all to f32.
+//! value exactly representable) and as f32 otherwise, or all as f16 where a backbone's spec says
+//! rounding costs nothing measurable (half the download); loading widens them all to f32.
 
 use std::collections::BTreeMap;
 
@@ -44,10 +45,19 @@ pub fn f32_values(bytes: &[u8]) -> Vec<f32> {
 
 /// Serializes tensors (f16 where lossless, else f32) with string metadata.
 pub fn to_safetensors(tensors: &[NamedTensor], metadata: BTreeMap<String, String>) -> Result<Vec<u8>, SafeTensorError> {
+    encode(tensors, metadata, false)
+}
+
+/// Serializes tensors all as f16 (rounded to nearest) with string metadata.
+pub fn to_safetensors_f16(tensors: &[NamedTensor], metadata: BTreeMap<String, String>) -> Result<Vec<u8>, SafeTensorError> {
+    encode(tensors, metadata, true)
+}
+
+fn encode(tensors: &[NamedTensor], metadata: BTreeMap<String, String>, round_to_f16: bool) -> Result<Vec<u8>, SafeTensorError> {
     let encoded = tensors
         .iter()
         .map(|t| {
-            if f16_is_lossless(&t.values) {
+            if round_to_f16 || f16_is_lossless(&t.values) {
                 let bytes = t.values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
                 (t.name.clone(), Dtype::F16, t.shape.clone(), bytes)
             } else {

@@ -2,19 +2,21 @@
 //! process instead of a Web Worker): load, detect and embed real LFW photos into a roster, plan
 //! and train, recognise with the open-set verdict, restore a saved head; and the typed errors for
 //! bad input and photos without a face.
+// Native only (files, rayon): `wasm-pack test` builds every test target for wasm32.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use facelab::backbone::{BackboneId, FACERES};
+use facelab::backbone::{BackboneId, DLIB_RESNET, FACERES};
 use facelab::compute::{BurnBackend, ComputeClient, ComputeError, CropMode, InProcess};
 use facelab::dataset::{data_root, require, weights_dir};
 use facelab::detector::DETECTOR;
 use facelab::model::TrainingPlan;
 use facelab::openset::{OpenSet, Verdict};
 use facelab::preprocess::{ImageError, RgbImage};
-use facelab::roster::Roster;
+use facelab::roster::{Photo, Roster};
 
 /// The CPU backends finish every future at once; nothing here waits on I/O.
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -65,11 +67,12 @@ fn the_pages_flow_on_real_photos() {
             let face = embedded.faces.into_iter().next().unwrap();
             assert_eq!(face.embedding.len(), 1024);
             assert!(face.thumbnail_png.starts_with(b"\x89PNG") && face.score > 0.75);
-            roster.add_photo(id, format!("{number}.jpg"), face.embedding, face.thumbnail_png);
+            assert!(face.picture.jpeg.starts_with(b"\xff\xd8") && face.picture.face.is_some(), "a face picture is kept");
+            roster.add_photo(id, Photo::new(format!("{number}.jpg"), BackboneId::FaceRes, face.embedding, face.thumbnail_png, Some(face.picture)));
         }
     }
-    roster.check(FACERES.embedding_dim).unwrap();
-    let plan = TrainingPlan::new(&roster, 1.0 / 6.0, 42).unwrap();
+    roster.check().unwrap();
+    let plan = TrainingPlan::new(&roster, BackboneId::FaceRes, 1.0 / 6.0, 42).unwrap();
     assert_eq!((plan.train.0.len(), plan.test.0.len()), (10, 2));
     let mut epochs = 0;
     let model = block_on(client.train(plan, 42, &mut |_| epochs += 1)).unwrap();
@@ -128,4 +131,58 @@ fn a_batch_of_pixels_embeds_like_the_photos_one_by_one() {
     }
     let error = block_on(client.embed_pixels(&pixels, 2)).unwrap_err();
     assert!(matches!(&error, ComputeError::Malformed(why) if why.contains("not 2 RGB images of 224x224")), "{error:?}");
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// What the page does when the user picks another backbone: the face pictures kept at enrolment
+/// are embedded by the new one, close to what it makes of the original photos.
+#[test]
+fn another_backbone_embeds_the_kept_face_pictures() {
+    let faceres = loaded();
+    let dlib = ComputeClient::new(InProcess::default());
+    block_on(dlib.load(BackboneId::DlibResNet, BurnBackend::Flex, &weights(DLIB_RESNET.weights_file))).unwrap();
+    block_on(dlib.load_detector(&weights(DETECTOR.weights_file))).unwrap();
+    let mut roster = Roster::default();
+    for person in ["Colin_Powell", "Tony_Blair"] {
+        let id = roster.add_person(person).unwrap();
+        for number in 1..=5 {
+            let original = photo(person, number);
+            let face = block_on(faceres.embed(&original, CropMode::DetectCentral)).unwrap().faces.remove(0);
+            let picture = face.picture.clone();
+            let from_picture = block_on(dlib.embed_picture(&picture)).unwrap();
+            let from_photo = block_on(dlib.embed(&original, CropMode::DetectCentral)).unwrap().faces.remove(0).embedding;
+            let cos = cosine(&from_picture, &from_photo);
+            println!("{person} {number}: dlib-resnet on the kept picture vs the photo: cosine {cos:.5}");
+            assert!(cos > 0.99, "{person} {number}: cosine {cos}");
+            let photo_id = roster.add_photo(id, Photo::new(format!("{number}.jpg"), BackboneId::FaceRes, face.embedding, face.thumbnail_png, Some(picture))).unwrap();
+            assert!(roster.set_embedding(photo_id, BackboneId::DlibResNet, from_picture));
+        }
+    }
+    roster.check().unwrap();
+    let plan = TrainingPlan::new(&roster, BackboneId::DlibResNet, 0.2, 7).unwrap();
+    let model = block_on(dlib.train(plan, 7, &mut |_| {})).unwrap();
+    assert_eq!((model.backbone, model.report.unwrap().confusion.accuracy()), (BackboneId::DlibResNet, 1.0));
+    // The fixed crop keeps the crop itself: every backbone sees the same pixels.
+    let reference = block_on(faceres.embed(&photo("Tony_Blair", 1), CropMode::Reference)).unwrap().faces.remove(0);
+    assert!(reference.picture.face.is_none());
+    assert_eq!(block_on(dlib.embed_picture(&reference.picture)).unwrap().len(), 128);
+}
+
+/// The user's keras-vggface file, converted by the worker, loads as vggface2-resnet50; a
+/// foreign or incomplete file says what is wrong.
+#[test]
+fn the_worker_converts_a_keras_vggface_file() {
+    let client = ComputeClient::new(InProcess::default());
+    let converted = block_on(client.convert_vggface2(&facelab::convert::synthetic_vggface2_h5(3, None))).unwrap();
+    assert_eq!(block_on(client.load(BackboneId::VggFace2ResNet50, BurnBackend::Flex, &converted)), Ok(BurnBackend::Flex));
+    let incomplete = facelab::convert::synthetic_vggface2_h5(3, Some("conv5_3_1x1_increase/bn/gamma"));
+    let error = block_on(client.convert_vggface2(&incomplete)).unwrap_err();
+    assert!(matches!(&error, ComputeError::Convert(why) if why.contains("missing conv5_3_1x1_increase/bn/gamma")), "{error}");
+    let error = block_on(client.convert_vggface2(b"\xff\xd8\xff a JPEG")).unwrap_err();
+    assert!(error.to_string().contains("not a readable HDF5 file"), "{error}");
 }

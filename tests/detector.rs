@@ -1,6 +1,8 @@
 //! BlazeFace on real photos: in every LFW-5 photo a face is found on the reference crop (LFW
 //! centres its subject; others may be found at the edges), a photo of several people gives
 //! several faces, and an image without a face gives none.
+// Native only (files, rayon): `wasm-pack test` builds every test target for wasm32.
+#![cfg(not(target_arch = "wasm32"))]
 
 use burn::tensor::Device;
 use facelab::dataset::{data_root, folder_per_person, load_detector, require};

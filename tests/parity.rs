@@ -1,5 +1,7 @@
 //! Numerical parity with an independent implementation (onnxruntime over the original weights):
 //! `../shared/testvectors/vectors.json` holds its inputs and embeddings for three LFW photos.
+// Native only (files, rayon): `wasm-pack test` builds every test target for wasm32.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

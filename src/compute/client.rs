@@ -7,6 +7,7 @@ use super::{BurnBackend, ComputeError, ComputeService, CropMode, EmbeddedFace, R
 use crate::backbone::BackboneId;
 use crate::head::EpochStats;
 use crate::model::{TrainedModel, TrainingPlan};
+use crate::roster::FacePicture;
 use crate::weights::{f32_bytes, f32_values};
 
 /// A way to a `ComputeService`: sends one request with its bytes and returns the final reply
@@ -89,6 +90,22 @@ impl<C: Channel> ComputeClient<C> {
     pub async fn embed(&self, photo: &[u8], crop: CropMode) -> Result<EmbeddedPhoto, ComputeError> {
         match self.call(Request::Embed { crop }, photo).await? {
             (Reply::Embedded { width, height, faces }, _) => Ok(EmbeddedPhoto { width, height, faces }),
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Converts the user's keras-vggface `.h5` into weights `load` takes.
+    pub async fn convert_vggface2(&self, h5: &[u8]) -> Result<Vec<u8>, ComputeError> {
+        match self.call(Request::ConvertVggFace2, h5).await? {
+            (Reply::Converted, converted) => Ok(converted),
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Embeds a kept face picture (another backbone's photo, say) as this backbone sees faces.
+    pub async fn embed_picture(&self, picture: &FacePicture) -> Result<Vec<f32>, ComputeError> {
+        match self.call(Request::EmbedPicture { face: picture.face.clone() }, &picture.jpeg).await? {
+            (Reply::Embedding(embedding), _) => Ok(embedding),
             (other, _) => Err(unexpected(other)),
         }
     }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backbone::{BackboneId, LoadError, ReadbackError};
 use crate::detector::DetectorError;
+use crate::roster::FacePicture;
 use crate::head::{EpochStats, HeadError};
 use crate::preprocess::ImageError;
 
@@ -130,6 +131,9 @@ pub enum ComputeError {
     /// The worker died (a panic, or the GPU lost); the client restarts it.
     #[error("the compute worker stopped ({0})")]
     WorkerStopped(String),
+    /// A weights file that could not be converted: what is wrong with it.
+    #[error("{0}")]
+    Convert(String),
     #[error("unexpected reply from the compute worker: {0}")]
     UnexpectedReply(String),
 }
@@ -143,6 +147,12 @@ pub enum Request {
     LoadDetector,
     /// Bytes: an image file. Replies `Embedded`, one entry per face.
     Embed { crop: CropMode },
+    /// Bytes: keras-vggface's ResNet50 `.h5` (the user's file). Replies `Converted`, the bytes:
+    /// the converted safetensors for `Load`. Needs no backbone loaded.
+    ConvertVggFace2,
+    /// Bytes: a kept face picture's JPEG (`FacePicture`), the face in it at `face`. Replies
+    /// `Embedding`.
+    EmbedPicture { face: Option<crate::detector::Face> },
     /// Bytes: `count` images already cropped to the backbone's input size, 8-bit RGB, row-major,
     /// one after another; embedded in one batch. Replies `EmbeddedPixels` with the embeddings as
     /// little-endian f32 bytes, `count` rows.
@@ -166,6 +176,8 @@ pub struct EmbeddedFace {
     pub embedding: Vec<f32>,
     /// A small PNG of the crop the backbone saw.
     pub thumbnail_png: Vec<u8>,
+    /// The face and its surroundings, for other backbones later.
+    pub picture: FacePicture,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -183,6 +195,8 @@ pub enum Reply {
     /// The photo's size and its faces, largest first.
     Embedded { width: usize, height: usize, faces: Vec<EmbeddedFace> },
     EmbeddedPixels { dim: usize },
+    Embedding(Vec<f32>),
+    Converted,
     Epoch(EpochStats),
     Trained { test_predictions: Vec<usize> },
     HeadSet,

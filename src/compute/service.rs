@@ -8,10 +8,30 @@ use crate::backbone::Backbone;
 use crate::detector::{Detector, Face};
 use crate::head::{HeadConfig, TrainedHead};
 use crate::preprocess::RgbImage;
+use crate::roster::FacePicture;
 use crate::weights::{f32_bytes, f32_values};
 
 /// Side of the face thumbnails the page shows and keeps.
 const THUMBNAIL_SIDE: usize = 64;
+/// The kept face picture: twice the face box's side around its centre (room for every
+/// backbone's crop), at most this many pixels a side, as a JPEG of this quality.
+const PICTURE_SIDE: usize = 256;
+const PICTURE_QUALITY: u8 = 90;
+
+/// The square around a detected face that `FacePicture` keeps, at most `PICTURE_SIDE` pixels,
+/// and the face in its coordinates.
+fn picture_of(face: &Face, image: &RgbImage) -> FacePicture {
+    let [x, y, w, h] = face.bbox;
+    let side = (2.0 * w.max(h)).round().max(1.0);
+    let (left, top) = ((x + w / 2.0 - side / 2.0).round(), (y + h / 2.0 - side / 2.0).round());
+    let region = image.crop_padded(left as i64, top as i64, side as usize);
+    let scale = (PICTURE_SIDE as f32 / side).min(1.0);
+    let kept = if scale < 1.0 { region.resize_bilinear(PICTURE_SIDE, PICTURE_SIDE) } else { region };
+    let moved = |[px, py]: [f32; 2]| [(px - left) * scale, (py - top) * scale];
+    let [bx, by] = moved([x, y]);
+    let face = Face { bbox: [bx, by, w * scale, h * scale], keypoints: face.keypoints.map(moved), score: face.score };
+    FacePicture { jpeg: kept.to_jpeg(PICTURE_QUALITY), face: Some(face) }
+}
 
 fn f32_rows(bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>, ComputeError> {
     if dim == 0 || bytes.len() % (4 * dim) != 0 {
@@ -35,6 +55,8 @@ struct FaceCrop {
     bbox: [f32; 4],
     score: f32,
     image: RgbImage,
+    /// The detected face (`None` for the fixed crop).
+    face: Option<Face>,
 }
 
 impl ComputeService {
@@ -77,9 +99,29 @@ impl ComputeService {
                         score: crop.score,
                         embedding,
                         thumbnail_png: crop.image.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_png(),
+                        picture: match &crop.face {
+                            Some(face) => picture_of(face, &image),
+                            None => FacePicture { jpeg: crop.image.to_jpeg(PICTURE_QUALITY), face: None },
+                        },
                     })
                     .collect();
                 Ok((Reply::Embedded { width: image.width, height: image.height, faces }, Vec::new()))
+            }
+            Request::ConvertVggFace2 => {
+                let tensors = crate::convert::convert_vggface2_h5(&bytes).map_err(|e| ComputeError::Convert(e.to_string()))?;
+                let metadata = [("model".to_string(), "vggface2-resnet50".to_string())].into();
+                let converted = crate::weights::to_safetensors(&tensors, metadata).map_err(|e| ComputeError::Convert(e.to_string()))?;
+                Ok((Reply::Converted, converted))
+            }
+            Request::EmbedPicture { face } => {
+                let backbone = self.backbone()?;
+                let picture = RgbImage::decode(&bytes)?;
+                let view = match &face {
+                    Some(face) => backbone_view(backbone, face, &picture),
+                    None => picture,
+                };
+                let embedding = backbone.embed_async(&[view]).await?.remove(0);
+                Ok((Reply::Embedding(embedding), Vec::new()))
             }
             Request::EmbedPixels { count } => {
                 let backbone = self.backbone()?;
@@ -155,12 +197,14 @@ impl ComputeService {
                 }
                 // Largest first: in a photo of someone, they are usually the largest face.
                 faces.sort_by(|a, b| (b.bbox[2] * b.bbox[3]).total_cmp(&(a.bbox[2] * a.bbox[3])));
-                faces.iter().map(|f| FaceCrop { bbox: f.bbox, score: f.score, image: f.backbone_crop(&image) }).collect()
+                let backbone = self.backbone()?;
+                let crop = |f: Face| FaceCrop { bbox: f.bbox, score: f.score, image: backbone_view(backbone, &f, &image), face: Some(f) };
+                faces.into_iter().map(crop).collect()
             }
             None => {
                 let (left, top, side) = image.face_crop_square();
                 let bbox = [left as f32, top as f32, side as f32, side as f32];
-                vec![FaceCrop { bbox, score: 1.0, image: image.face_crop() }]
+                vec![FaceCrop { bbox, score: 1.0, image: image.face_crop(), face: None }]
             }
         };
         if crops.is_empty() {
@@ -168,4 +212,10 @@ impl ComputeService {
         }
         Ok((image, crops))
     }
+}
+
+/// What `backbone` sees of a detected face: the aligned chip where it was trained on those,
+/// else the loose square around the box.
+fn backbone_view(backbone: &Backbone, face: &Face, image: &RgbImage) -> RgbImage {
+    if backbone.spec.aligned { face.aligned_chip(image, backbone.spec.input_size) } else { face.backbone_crop(image) }
 }

@@ -1,7 +1,6 @@
 //! Which backbone runs where: the loading progress, the backend in use (and why, where it is not
 //! the one wanted), and the picker to run it on another backend.
 
-use facelab::backbone::FACERES;
 use facelab::compute::BurnBackend;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -26,23 +25,24 @@ pub fn preferred(state: AppState) -> BurnBackend {
 #[component]
 pub fn BackendStatus() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let spec = move || state.backbone.get().spec();
     view! {
         <section class="status">
             {move || match state.loading.get() {
                 Loading::Progress { received, total } => view! {
                     <div>
                         <progress data-testid="weights-progress" max=total.unwrap_or(0.0) value=received></progress>
-                        <span>{format!(" loading {} weights: {:.1} of {} MB", FACERES.name, received / 1e6,
+                        <span>{format!(" loading {} weights: {:.1} of {} MB", spec().name, received / 1e6,
                             total.map_or("?".to_string(), |t| format!("{:.1}", t / 1e6)))}</span>
                     </div>
                 }.into_any(),
                 Loading::Starting(backend) => view! {
-                    <p data-testid="backbone-starting">{format!("Starting {} on {}…", FACERES.name, backend.label())}</p>
+                    <p data-testid="backbone-starting">{format!("Starting {} on {}…", spec().name, backend.label())}</p>
                 }.into_any(),
                 Loading::Ready(backend) => view! {
                     <p data-testid="backbone-status">
                         {format!("Backbone: {} ({}, {}-d). Backend: {}.",
-                            FACERES.name, FACERES.architecture, FACERES.embedding_dim, backend.label())}
+                            spec().name, spec().architecture, spec().embedding_dim, backend.label())}
                     </p>
                 }.into_any(),
                 Loading::Failed(message) => view! { <p class="error" data-testid="load-error">{message}</p> }.into_any(),

@@ -4,7 +4,6 @@
 
 use burn::tensor::Device;
 use facelab::archive::Archive;
-use facelab::backbone::FACERES;
 use facelab::roster::Roster;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -17,7 +16,7 @@ use super::{fetch, picked_files};
 const EXPORT_FILE: &str = "facelab-export.json";
 
 /// Offers `bytes` as a download, made in the page (a blob URL: nothing is sent anywhere).
-fn download(bytes: &[u8], file_name: &str) -> Result<(), wasm_bindgen::JsValue> {
+pub fn download(bytes: &[u8], file_name: &str) -> Result<(), wasm_bindgen::JsValue> {
     let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
     let link: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
     link.set_href(&blob_url(bytes));
@@ -31,7 +30,7 @@ pub fn YourData() -> impl IntoView {
     let state = expect_context::<AppState>();
     let (status, set_status) = signal(String::new());
     let export = move |_| {
-        let archive = state.roster.with_untracked(|roster| state.model.with_untracked(|model| Archive::new(&FACERES, roster, model.as_ref())));
+        let archive = state.roster.with_untracked(|roster| state.models.with_untracked(|models| Archive::new(roster, models.values())));
         set_status.set(match download(&archive.to_json(), EXPORT_FILE) {
             Ok(()) => format!("Exported to {EXPORT_FILE}. It holds face thumbnails and names: keep it private."),
             Err(e) => format!("Export failed: {e:?}"),
@@ -41,28 +40,34 @@ pub fn YourData() -> impl IntoView {
         let file = file.clone();
         async move {
             let imported = match fetch::file_bytes(&file).await {
-                Ok(bytes) => Archive::import(&bytes, &FACERES, &Device::flex()).map_err(|e| e.to_string()),
+                Ok(bytes) => Archive::import(&bytes, &Device::flex()).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            let (roster, model) = match imported {
+            let (roster, models) = match imported {
                 Ok(contents) => contents,
                 Err(e) => return set_status.set(format!("{} was not imported: {e}. Nothing was changed.", file.name())),
             };
-            let with_model = if model.is_some() { ", with the trained model" } else { "" };
-            set_status.set(format!("Imported {} people and {} photos{with_model}.", roster.people().len(), roster.photo_count()));
+            let with_models = match models.len() {
+                0 => String::new(),
+                1 => ", with the trained model".to_string(),
+                n => format!(", with {n} trained models (one per backbone)"),
+            };
+            set_status.set(format!("Imported {} people and {} photos{with_models}.", roster.people().len(), roster.photo_count()));
             state.roster.set(roster);
-            state.use_model(model).await;
+            state.use_models(models.into_iter().map(|m| (m.backbone, m)).collect()).await;
+            // Photos the file has no embedding of for the backbone in use.
+            state.embed_unseen().await;
         }
     });
     let delete_everything = move |_| {
         state.roster.set(Roster::default());
-        spawn_local(state.use_model(None));
+        spawn_local(state.use_models(Default::default()));
         set_status.set("Everything enrolled was deleted from this page and its storage.".into());
     };
     view! {
         <section class="card">
             <h2>"Your data"</h2>
-            <p class="muted">"People, embeddings, face thumbnails and the trained model are kept in this browser's storage and never leave this device."</p>
+            <p class="muted">"People, embeddings, face pictures and the trained models are kept in this browser's storage and never leave this device."</p>
             <div class="row">
                 <button data-testid="export" on:click=export>"Export to a file"</button>
                 <label class="button">"Import a file"

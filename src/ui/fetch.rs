@@ -62,28 +62,45 @@ pub async fn evict(url: &str) {
     }
 }
 
+/// The cached copy of `url`, if any.
+pub async fn cached(url: &str) -> Option<Vec<u8>> {
+    let cache = weights_cache().await?;
+    let response = JsFuture::from(cache.match_with_str(url)).await.ok()?.dyn_into::<web_sys::Response>().ok()?;
+    let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
+}
+
+/// Keeps `bytes` in the cache as `url`'s (where the cache is unavailable or full, nothing is kept).
+pub async fn keep(url: &str, bytes: &mut [u8]) {
+    if let Some(cache) = weights_cache().await
+        && let Ok(response) = web_sys::Response::new_with_opt_u8_array(Some(bytes))
+    {
+        let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
+    }
+}
+
 /// Like `bytes_with_progress`, but kept in the browser's Cache Storage: a second visit reads the
 /// file from there instead of downloading it again. Where the cache is unavailable or full, the
 /// file is downloaded every time.
 pub async fn cached_bytes(url: &str, progress: impl Fn(f64, Option<f64>)) -> Result<Vec<u8>, FetchError> {
-    let cache = weights_cache().await;
-    if let Some(cache) = &cache
-        && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
-        && let Ok(response) = hit.dyn_into::<web_sys::Response>()
-        && let Ok(buffer) = response.array_buffer()
-        && let Ok(buffer) = JsFuture::from(buffer).await
-    {
-        let bytes = Uint8Array::new(&buffer).to_vec();
+    if let Some(bytes) = cached(url).await {
         progress(bytes.len() as f64, Some(bytes.len() as f64));
         return Ok(bytes);
     }
     let mut bytes = bytes_with_progress(url, progress).await?;
-    if let Some(cache) = cache
-        && let Ok(response) = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes))
-    {
-        let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
-    }
+    keep(url, &mut bytes).await;
     Ok(bytes)
+}
+
+/// `url` from the network, kept in the cache; the cached copy where the network fails.
+pub async fn fresh_or_cached(url: &str) -> Result<Vec<u8>, FetchError> {
+    match bytes_with_progress(url, |_, _| {}).await {
+        Ok(mut bytes) => {
+            keep(url, &mut bytes).await;
+            Ok(bytes)
+        }
+        Err(e) => cached(url).await.ok_or(e),
+    }
 }
 
 /// The contents of a file the user picked.

@@ -1,14 +1,18 @@
 //! Leptos components over the facelab core: small panels that share an `AppState` (the roster,
-//! the model and the compute client as signals). The page loads the default backbone (with a
-//! byte-accurate progress bar), says which backend runs it, enrolls people from photos, trains
+//! the models and the compute client as signals). The page loads the chosen backbone (with a
+//! byte-accurate progress bar), says which backend runs it, lets the user pick another backbone
+//! (downloaded when first chosen; the photos re-embedded), enrolls people from photos, trains
 //! the head, reports test accuracy and the confusion matrix, and recognises new photos, all on
 //! the device.
 
+mod backbones;
 mod backend;
 mod camera;
+mod compare;
 mod compute;
 mod data;
 mod fetch;
+mod fields;
 mod people;
 mod persist;
 mod recognise;
@@ -17,12 +21,15 @@ mod state;
 mod storage;
 mod thumbnail;
 mod training;
+mod users_weights;
+mod weights;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
-use state::{AppState, DETECTOR_URL, Loading, WEIGHTS_URL};
+use state::AppState;
+use weights::{DETECTOR_URL, Manifest};
 
 pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
@@ -58,25 +65,21 @@ pub fn dropped_files(ev: &leptos::ev::DragEvent) -> Vec<web_sys::File> {
     list.map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect()).unwrap_or_default()
 }
 
-/// Restores what this browser saved, downloads the weights (or reads them from the cache) and
-/// starts the backbone on the best backend the browser has.
+/// Restores what this browser saved, reads which weights the page serves, downloads the chosen
+/// backbone's (or reads them from the cache) and starts it on the best backend the browser has.
 async fn start_up(state: AppState, saving: persist::Saving, set_storage_note: WriteSignal<String>) {
     set_storage_note.set(persist::restore(state, saving).await);
-    let progress = move |received: f64, total: Option<f64>| state.loading.set(Loading::Progress { received, total });
-    let weights = match fetch::cached_bytes(WEIGHTS_URL, progress).await {
-        Ok(bytes) => bytes,
-        Err(e) => return state.loading.set(Loading::Failed(format!("could not download the backbone weights: {e}"))),
-    };
+    match Manifest::load().await {
+        Ok(manifest) => state.manifest.set(manifest),
+        Err(e) => state.backend_note.set(format!("The list of served weights could not be read ({e}).")),
+    }
     let detector = fetch::cached_bytes(DETECTOR_URL, |_, _| {}).await;
     if let Err(e) = &detector {
         state.backend_note.set(format!("The face detector could not be downloaded ({e}); photos are cropped to their centre."));
     }
-    let compute = state.set_up_compute(weights, detector.ok());
-    // Kept for the worker about to start (it restores the saved model).
-    let head = state.model.with_untracked(|m| m.as_ref().map(|m| m.head.clone()));
-    let _ = compute.set_head(head.as_deref()).await;
+    state.set_detector(detector.ok());
     let preferred = backend::preferred(state);
-    state.start_backend(preferred).await;
+    state.start(AppState::chosen_backbone(), preferred).await;
 }
 
 #[component]
@@ -93,10 +96,12 @@ pub fn App() -> impl IntoView {
             <p class="tagline">"Recognise the people you care about. Every photo stays on this device."</p>
             <backend::BackendStatus/>
             <backend::BackendPicker/>
+            <backbones::BackbonePicker/>
             <p class="muted" data-testid="storage-status">{storage_note}</p>
             <sample::Sample/>
             <people::People/>
             <training::Training/>
+            <compare::Compare/>
             <recognise::Recognise/>
             <data::YourData/>
         </main>

@@ -33,17 +33,24 @@ impl Saving {
 /// the user.
 pub async fn restore(state: AppState, saving: Saving) -> String {
     let note = match storage::load().await {
-        Ok((roster, model)) => {
+        Ok((mut roster, models)) => {
+            // Checked (and brought to the current version); kept even where damaged, so that
+            // nothing is lost, with a line saying what is wrong.
+            let damage = roster.check().err().map_or(String::new(), |e| format!(" Some of it is damaged: {e}."));
             let note = if roster.is_empty() {
                 String::new()
             } else {
-                let with_model = if model.is_some() { " and the trained model" } else { "" };
-                format!("Restored {} people, {} photos{with_model} from this browser's storage.", roster.people().len(), roster.photo_count())
+                let with_models = match models.len() {
+                    0 => String::new(),
+                    1 => " and the trained model".to_string(),
+                    n => format!(" and {n} trained models (one per backbone)"),
+                };
+                format!("Restored {} people, {} photos{with_models} from this browser's storage.{damage}", roster.people().len(), roster.photo_count())
             };
             saving.skip_roster.set_value(true);
             saving.skip_model.set_value(true);
             state.roster.set(roster);
-            state.model.set(model);
+            state.models.set(models);
             note
         }
         Err(e) => format!("Could not read saved data ({e}); new data will not be kept."),
@@ -78,10 +85,10 @@ pub fn keep_saved(state: AppState, set_note: WriteSignal<String>) -> Saving {
         });
     });
     Effect::new(move |_| {
-        let model = state.model.get();
+        let models = state.models.get();
         if Saving::wanted(saving.skip_model, saving.restored) {
             spawn_local(async move {
-                if let Err(e) = storage::save_model(model.as_ref()).await {
+                if let Err(e) = storage::save_models(&models).await {
                     failed(e);
                 }
             });

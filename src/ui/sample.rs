@@ -6,6 +6,7 @@ use facelab::compute::{ComputeError, CropMode};
 use leptos::prelude::*;
 
 use super::fetch::{self, FetchError};
+use super::fields::NumberField;
 use super::next_frame;
 use super::state::AppState;
 
@@ -49,7 +50,7 @@ enum SampleError {
 #[component]
 pub fn Sample() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let (per_person, set_per_person) = signal(100usize);
+    let per_person = RwSignal::new(100usize);
     let (status, set_status) = signal(String::new());
     let load = Action::new_local(move |&per_person: &usize| async move {
         set_status.set(match enroll_sample(state, per_person, set_status).await {
@@ -63,10 +64,7 @@ pub fn Sample() -> impl IntoView {
             <h2>"Try it with a sample"</h2>
             <p class="muted">"Enrolls the reference experiment's photos: LFW's 5 people with at least 100 photos, the first N of each, with the experiment's fixed face crop (rows/cols 60..188)."</p>
             <div class="row">
-                <label>"Photos per person "
-                    <input type="number" min="1" max="100" data-testid="sample-count" prop:value=per_person
-                        on:change=move |ev| set_per_person.set(event_target_value(&ev).parse::<usize>().unwrap_or(100).clamp(1, 100))/>
-                </label>
+                <NumberField label="Photos per person " testid="sample-count" min=1 max=100 value=per_person/>
                 <button data-testid="load-sample" disabled=move || load.pending().get() || !state.ready.get()
                     on:click=move |_| { load.dispatch_local(per_person.get_untracked()); }>"Load LFW-5 sample"</button>
             </div>
@@ -84,7 +82,7 @@ async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSign
     let mut people = index.people;
     people.sort_by(|a, b| a.name.cmp(&b.name));
     let total: usize = people.iter().map(|p| p.files.len().min(per_person)).sum();
-    let mut done = 0;
+    let (mut done, started) = (0, super::now_ms());
     for person in people {
         let existing = state.roster.with_untracked(|r| r.by_name(&person.name).map(|p| p.id));
         let id = match existing {
@@ -111,5 +109,6 @@ async fn enroll_sample(state: AppState, per_person: usize, set_status: WriteSign
             }
         }
     }
+    state.count_speed(state.backbone.get_untracked(), done, super::now_ms() - started);
     Ok(done)
 }

@@ -1,7 +1,10 @@
-//! Keeps the roster (names, embeddings, small face thumbnails) and the trained model in the
-//! browser's IndexedDB, so that they survive a reload: each as the JSON of the core's own type.
-//! Nothing leaves the device.
+//! Keeps the roster (names, embeddings, face thumbnails and pictures) and each backbone's trained
+//! model in the browser's IndexedDB, so that they survive a reload: each as the JSON of the
+//! core's own type. Nothing leaves the device.
 
+use std::collections::BTreeMap;
+
+use facelab::backbone::BackboneId;
 use facelab::model::{Report, TrainedModel};
 use facelab::roster::{Person, Photo, Roster};
 use js_sys::{Array, Float32Array, Uint8Array};
@@ -129,13 +132,21 @@ pub async fn save_roster(roster: &Roster) -> Result<(), StorageError> {
     put(ROSTER, Some(serde_json::to_string(roster).expect("a roster serializes")), Some(PEOPLE_V2)).await
 }
 
-/// Replaces the stored model (or removes it).
-pub async fn save_model(model: Option<&TrainedModel>) -> Result<(), StorageError> {
-    put(MODEL, model.map(|m| serde_json::to_string(m).expect("a model serializes")), None).await
+pub type Models = BTreeMap<BackboneId, TrainedModel>;
+
+/// Replaces the stored models (one per backbone).
+pub async fn save_models(models: &Models) -> Result<(), StorageError> {
+    put(MODEL, Some(serde_json::to_string(models).expect("models serialize")), None).await
 }
 
-/// The stored roster and model.
-pub async fn load() -> Result<(Roster, Option<TrainedModel>), StorageError> {
+/// The stored models: one per backbone, or the single faceres model saved before there was a
+/// choice.
+fn models_from_json(json: &str) -> Result<Models, serde_json::Error> {
+    serde_json::from_str::<Models>(json).or_else(|_| serde_json::from_str::<TrainedModel>(json).map(|m| Models::from([(m.backbone, m)])))
+}
+
+/// The stored roster and models.
+pub async fn load() -> Result<(Roster, Models), StorageError> {
     let db = open().await?;
     let names: Array = [ROSTER, MODEL, PEOPLE_V2].into_iter().map(JsValue::from).collect();
     let transaction = db.transaction_with_str_sequence(&names).map_err(failed)?;
@@ -151,11 +162,11 @@ pub async fn load() -> Result<(Roster, Option<TrainedModel>), StorageError> {
         Some(json) => serde_json::from_str(&json).map_err(|e| StorageError::Unreadable("people", e.to_string()))?,
         None => v2::roster(&people_v2.unchecked_into()),
     };
-    let model = match model.as_string() {
-        Some(json) => Some(serde_json::from_str(&json).map_err(|e| StorageError::Unreadable("model", e.to_string()))?),
-        None => v2::model(&model),
+    let models = match model.as_string() {
+        Some(json) => models_from_json(&json).map_err(|e| StorageError::Unreadable("model", e.to_string()))?,
+        None => v2::model(&model).map(|m| Models::from([(m.backbone, m)])).unwrap_or_default(),
     };
-    Ok((roster, model))
+    Ok((roster, models))
 }
 
 /// Version 2's records (one JS object per person, one for the model), read once after an upgrade.
@@ -169,12 +180,13 @@ mod v2 {
     fn person(value: &JsValue) -> Option<Person> {
         let photos = get(value, "photos").dyn_into::<Array>().ok()?;
         let photo = |p: JsValue| {
-            Some(Photo {
-                id: 0,
-                file_name: get(&p, "file_name").as_string()?,
-                embedding: get(&p, "embedding").dyn_into::<Float32Array>().ok()?.to_vec(),
-                thumbnail_png: get(&p, "thumbnail_png").dyn_into::<Uint8Array>().ok()?.to_vec(),
-            })
+            Some(Photo::new(
+                get(&p, "file_name").as_string()?,
+                BackboneId::FaceRes,
+                get(&p, "embedding").dyn_into::<Float32Array>().ok()?.to_vec(),
+                get(&p, "thumbnail_png").dyn_into::<Uint8Array>().ok()?.to_vec(),
+                None,
+            ))
         };
         Some(Person { id: get(value, "id").as_f64()? as u32, name: get(value, "name").as_string()?, photos: photos.iter().filter_map(photo).collect() })
     }
@@ -190,6 +202,6 @@ mod v2 {
         let head = get(value, "head").dyn_into::<Uint8Array>().ok()?.to_vec();
         let report: Option<Report> = get(value, "report").as_string().and_then(|json| serde_json::from_str(&json).ok());
         let unknown = get(value, "unknown").as_string().and_then(|json| serde_json::from_str(&json).ok());
-        Some(TrainedModel { names, head, unknown, report })
+        Some(TrainedModel { backbone: BackboneId::FaceRes, names, head, unknown, report })
     }
 }

@@ -9,10 +9,11 @@ mod worker_channel;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use facelab::backbone::FACERES;
+use facelab::backbone::BackboneSpec;
 use facelab::compute::{BurnBackend, ComputeClient, ComputeError, CropMode, EmbeddedFace, EmbeddedPhoto, RecognisedPhoto};
 use facelab::head::EpochStats;
 use facelab::model::{TrainedModel, TrainingPlan};
+use facelab::roster::FacePicture;
 use leptos::task::spawn_local;
 use worker_channel::WorkerChannel;
 
@@ -27,6 +28,7 @@ pub enum ComputeEvent {
 }
 
 pub struct Compute {
+    pub spec: &'static BackboneSpec,
     weights: Rc<Vec<u8>>,
     /// The face detector's weights; without them photos are centre-cropped.
     detector: Option<Rc<Vec<u8>>>,
@@ -43,10 +45,11 @@ pub struct Compute {
 }
 
 impl Compute {
-    pub fn new(weights: Vec<u8>, detector: Option<Vec<u8>>, events: impl Fn(ComputeEvent) + 'static) -> Rc<Self> {
+    pub fn new(spec: &'static BackboneSpec, weights: Vec<u8>, detector: Option<Rc<Vec<u8>>>, events: impl Fn(ComputeEvent) + 'static) -> Rc<Self> {
         Rc::new(Self {
+            spec,
             weights: Rc::new(weights),
-            detector: detector.map(Rc::new),
+            detector,
             head: RefCell::new(None),
             main: RefCell::new(None),
             helpers: RefCell::new(Vec::new()),
@@ -89,7 +92,7 @@ impl Compute {
     /// A worker with the backbone and, where it loads, the detector (else why it did not).
     async fn spawn(&self, backend: BurnBackend) -> Result<(Worker, Option<ComputeError>), ComputeError> {
         let worker = ComputeClient::new(WorkerChannel::spawn().await?);
-        worker.load(FACERES.id, backend, &self.weights).await?;
+        worker.load(self.spec.id, backend, &self.weights).await?;
         let no_detector = match &self.detector {
             Some(detector) => worker.load_detector(detector).await.err(),
             None => None,
@@ -153,25 +156,39 @@ impl Compute {
         1 + self.helpers.borrow().len()
     }
 
-    /// `embed` for up to `parallel_photos()` photos at once, one per worker; results in the
-    /// photos' order.
-    pub async fn embed_each(self: &Rc<Self>, photos: &[&[u8]], crop: CropMode) -> Vec<Result<Vec<EmbeddedFace>, ComputeError>> {
+    /// Runs `job` for each item, up to `parallel_photos()` at once, one per worker; results in
+    /// the items' order. A helper that stopped leaves its item to the main worker.
+    async fn spread<I, T>(self: &Rc<Self>, items: &[I], job: impl AsyncFn(&Worker, &I) -> Result<T, ComputeError>) -> Vec<Result<T, ComputeError>> {
         let helpers = self.helpers.borrow().clone();
-        let jobs = photos.iter().enumerate().map(|(i, &photo)| {
+        let job = &job;
+        let jobs = items.iter().enumerate().map(|(i, item)| {
             let helper = i.checked_sub(1).and_then(|h| helpers.get(h)).cloned();
             async move {
-                let embedded = match helper {
-                    Some(helper) => match helper.embed(photo, crop).await {
-                        // A helper that stopped leaves its photo to the main worker.
-                        Err(ComputeError::WorkerStopped(_)) => self.embed(photo, crop).await,
+                match helper {
+                    Some(helper) => match job(&helper, item).await {
+                        Err(ComputeError::WorkerStopped(_)) => self.on_main(async |worker| job(&worker, item).await).await,
                         other => other,
                     },
-                    None => self.embed(photo, crop).await,
-                };
-                embedded.map(|photo| photo.faces)
+                    None => self.on_main(async |worker| job(&worker, item).await).await,
+                }
             }
         });
         futures::future::join_all(jobs).await
+    }
+
+    /// `embed` for up to `parallel_photos()` photos at once; results in the photos' order.
+    pub async fn embed_each(self: &Rc<Self>, photos: &[&[u8]], crop: CropMode) -> Vec<Result<Vec<EmbeddedFace>, ComputeError>> {
+        self.spread(photos, async |worker, photo| worker.embed(photo, crop).await.map(|photo| photo.faces)).await
+    }
+
+    /// Converts the user's keras-vggface `.h5` (in the main worker: it is heavy).
+    pub async fn convert_vggface2(self: &Rc<Self>, h5: &[u8]) -> Result<Vec<u8>, ComputeError> {
+        self.on_main(async |worker| worker.convert_vggface2(h5).await).await
+    }
+
+    /// Embeds kept face pictures (photos enrolled with another backbone), several at once.
+    pub async fn embed_pictures(self: &Rc<Self>, pictures: &[&FacePicture]) -> Vec<Result<Vec<f32>, ComputeError>> {
+        self.spread(pictures, async |worker, picture| worker.embed_picture(picture).await).await
     }
 
     /// Trains the head on the plan (`on_epoch` sees each epoch) and uses it from now on.

@@ -87,6 +87,7 @@ async fn enroll_files(state: AppState, person: u32, files: Vec<web_sys::File>, f
         done = last;
     }
     progress.set(String::new());
+    state.count_speed(state.backbone.get_untracked(), done, now_ms() - started);
     // Wall-clock time over the photos processed, with the workers running side by side.
     let summary = if added > 0 { format!("added {added} photo(s), {:.0} ms per photo", (now_ms() - started) / done as f64) } else { String::new() };
     (summary, problems)

@@ -24,12 +24,20 @@ fn PhotoThumb(person: u32, photo: u32) -> impl IntoView {
     let state = expect_context::<AppState>();
     let shown = state.roster.with_untracked(|r| {
         let found = r.person(person)?.photos.iter().find(|f| f.id == photo)?;
-        // The embedding's length, exposed for tests that compare it with the reference.
-        let norm = found.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
-        Some((found.file_name.clone(), found.thumbnail_png.clone(), format!("{norm:.4}")))
+        Some((found.file_name.clone(), found.thumbnail_png.clone()))
     });
+    // The length of the chosen backbone's embedding (empty while it has none), exposed for
+    // tests that compare it with the reference.
+    let norm = move || {
+        let backbone = state.backbone.get();
+        state.roster.with(|r| {
+            let found = r.person(person)?.photos.iter().find(|f| f.id == photo)?;
+            let embedding = found.embeddings.get(&backbone)?;
+            Some(format!("{:.4}", embedding.iter().map(|x| x * x).sum::<f32>().sqrt()))
+        })
+    };
     let remove = move |_| state.roster.update(|r| r.remove_photo(person, photo));
-    shown.map(|(file_name, png, norm)| view! {
+    shown.map(|(file_name, png)| view! {
         <figure class="thumb" title=file_name.clone() data-testid="photo" data-file=file_name.clone() data-embedding-norm=norm>
             <Thumbnail png=png alt=file_name.clone()/>
             <button class="remove" title="Remove this photo" on:click=remove>"×"</button>

@@ -7,13 +7,15 @@ use facelab::head::EpochStats;
 use facelab::model::TrainingPlan;
 use leptos::prelude::*;
 
+use super::fields::NumberField;
 use super::state::AppState;
+pub use report::ConfusionHeatmap;
 use report::{EpochChart, ReportView};
 
 #[component]
 pub fn Training() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let (test_percent, set_test_percent) = signal(20.0f64);
+    let test_percent = RwSignal::new(20.0f64);
     let (seed, set_seed) = signal(42u64);
     let (history, set_history) = signal(Vec::<EpochStats>::new());
     let (message, set_message) = signal(String::new());
@@ -27,12 +29,14 @@ pub fn Training() -> impl IntoView {
                 Err(e) => Err(e),
             };
             match trained {
-                Ok(model) => state.model.set(Some(model)),
+                Ok(model) => state.models.update(|models| {
+                    models.insert(model.backbone, model);
+                }),
                 Err(e) => set_message.set(format!("Training failed: {e}")),
             }
         }
     });
-    let start = move |_| match TrainingPlan::new(&state.roster.get_untracked(), test_percent.get_untracked() / 100.0, seed.get_untracked()) {
+    let start = move |_| match TrainingPlan::new(&state.roster.get_untracked(), state.backbone.get_untracked(), test_percent.get_untracked() / 100.0, seed.get_untracked()) {
         Ok(plan) => {
             set_message.set(if plan.skipped.is_empty() {
                 String::new()
@@ -49,15 +53,12 @@ pub fn Training() -> impl IntoView {
         <section class="card">
             <h2>"2. Train and test"</h2>
             <div class="row">
-                <label>"Hold out for testing (%) "
-                    <input type="number" min="0" max="90" step="5" data-testid="test-percent" prop:value=test_percent
-                        on:change=move |ev| set_test_percent.set(event_target_value(&ev).parse::<f64>().unwrap_or(20.0).clamp(0.0, 90.0))/>
-                </label>
+                <NumberField label="Hold out for testing (%) " testid="test-percent" min=0.0 max=90.0 step=5.0 value=test_percent/>
                 <label>" Seed "
                     <input type="number" min="0" data-testid="split-seed" prop:value=seed
                         on:change=move |ev| set_seed.set(event_target_value(&ev).parse().unwrap_or(42))/>
                 </label>
-                <button data-testid="train" disabled=move || train.pending().get() || !state.ready.get() on:click=start>"Train"</button>
+                <button data-testid="train" disabled=move || train.pending().get() || !state.ready.get() || state.reembedding.get().is_some() on:click=start>"Train"</button>
             </div>
             <p class="error" data-testid="train-message">{message}</p>
             <EpochChart history=history/>

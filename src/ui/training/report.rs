@@ -61,7 +61,7 @@ pub fn ReportView(report: Report) -> impl IntoView {
 
 /// Rows: the true person; columns: the prediction. Each row is shaded by its share.
 #[component]
-fn ConfusionHeatmap(names: Vec<String>, confusion: ConfusionMatrix) -> impl IntoView {
+pub fn ConfusionHeatmap(names: Vec<String>, confusion: ConfusionMatrix) -> impl IntoView {
     let n = names.len();
     let (cell, label) = (44.0, 150.0);
     let size = label + cell * n as f64;
