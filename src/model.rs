@@ -45,8 +45,10 @@ pub struct TrainedModel {
 pub enum PlanError {
     #[error("Enroll at least two people with photos first.")]
     TooFewPeople,
-    #[error("Someone's photos are not embedded with {0} yet: wait until they are.")]
-    NotEmbedded(&'static str),
+    #[error("{missing} photo(s) are not embedded with {backbone} yet: wait until they are, or embed them (Backbone panel).")]
+    NotEmbedded { backbone: &'static str, missing: usize },
+    #[error("Nobody's photos can be embedded with {0} (saved before face pictures were kept): add them again.")]
+    NothingEmbedded(&'static str),
 }
 
 /// The photos of a training run, split per person; people without photos are left out.
@@ -69,9 +71,14 @@ impl TrainingPlan {
             return Err(PlanError::TooFewPeople);
         }
         let names: Vec<String> = people.iter().map(|p| p.name.clone()).collect();
+        // A photo the backbone can still embed is waited for, not silently left out.
+        let missing = roster.missing_embeddings(backbone).0;
+        if missing > 0 {
+            return Err(PlanError::NotEmbedded { backbone: backbone.spec().name, missing });
+        }
         let (embeddings, labels) = roster.labelled_embeddings(&names, backbone);
         if (0..names.len()).any(|label| !labels.contains(&label)) {
-            return Err(PlanError::NotEmbedded(backbone.spec().name));
+            return Err(PlanError::NothingEmbedded(backbone.spec().name));
         }
         let split = stratified_split(&labels, test_fraction, seed);
         Ok(Self {
@@ -123,8 +130,21 @@ mod tests {
         assert_eq!((plan.train.0.len(), plan.test.0.len()), (12, 3));
         assert_eq!(plan.test.1, vec![0, 0, 1]);
         assert_eq!(TrainingPlan::new(&roster(&[3, 0]), FACERES, 0.2, 42), Err(PlanError::TooFewPeople));
+        // Photos without pictures (saved before they were kept) cannot be embedded by another backbone.
         let not_embedded = TrainingPlan::new(&roster(&[3, 3]), BackboneId::DlibResNet, 0.2, 42);
-        assert_eq!(not_embedded, Err(PlanError::NotEmbedded("dlib-resnet")));
+        assert_eq!(not_embedded, Err(PlanError::NothingEmbedded("dlib-resnet")));
+        let mut waiting = roster(&[3, 3]);
+        for person in waiting.people().to_vec() {
+            for photo in &person.photos {
+                waiting.set_embedding(photo.id, BackboneId::DlibResNet, vec![1.0; 4]);
+            }
+        }
+        let last = waiting.people()[1].id;
+        let mut photo = Photo::new("new.jpg".into(), FACERES, vec![0.5; 4], Vec::new(), None);
+        photo.picture = Some(crate::roster::FacePicture { jpeg: b"\xff\xd8\xff".to_vec(), face: None });
+        waiting.add_photo(last, photo);
+        let plan = TrainingPlan::new(&waiting, BackboneId::DlibResNet, 0.2, 42);
+        assert_eq!(plan, Err(PlanError::NotEmbedded { backbone: "dlib-resnet", missing: 1 }));
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl RgbImage {
     pub fn crop_padded(&self, left: i64, top: i64, side: usize) -> Self {
         let mut pixels = vec![0u8; side * side * 3];
         let columns = (left.max(0)..(left + side as i64).min(self.width as i64)).map(|x| x as usize);
-        let (first, last) = (columns.clone().next(), columns.last());
+        let (first, last) = (columns.clone().next(), columns.clone().next_back());
         if let (Some(first), Some(last)) = (first, last) {
             for row in 0..side {
                 let y = top + row as i64;

@@ -34,7 +34,7 @@ fn picture_of(face: &Face, image: &RgbImage) -> FacePicture {
 }
 
 fn f32_rows(bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>, ComputeError> {
-    if dim == 0 || bytes.len() % (4 * dim) != 0 {
+    if dim == 0 || !bytes.len().is_multiple_of(4 * dim) {
         return Err(ComputeError::Malformed(format!("{} bytes are not rows of {dim} f32 values", bytes.len())));
     }
     Ok(f32_values(bytes).chunks_exact(dim).map(<[f32]>::to_vec).collect())

@@ -91,6 +91,23 @@ test('backbone picker: lazy download, switch with re-embedding, compare and expo
     assert.equal(weightsRequests(requests, 'faceres').length, 1, 'faceres came from the cache');
     console.log(`switch to dlib-resnet with ${5 * PER_PERSON} photos re-embedded: ${reembedSeconds.toFixed(1)} s; back to faceres: ${backSeconds.toFixed(1)} s; test accuracy faceres ${faceresAccuracy}%, dlib-resnet ${dlibAccuracy}%`);
 
+    // A re-embedding cancelled half-way: what is left is said, training waits for it, and
+    // "Embed them" finishes it.
+    await page.getByTestId('choose-resnet50-imagenet').check();
+    await page.getByTestId('reembed-status').waitFor({ timeout: 300_000 });
+    await page.waitForFunction(() => /: [1-9]\d* of /.test(document.querySelector('[data-testid=reembed-status]')?.textContent ?? ''), null, { timeout: 300_000 });
+    await page.getByTestId('cancel-reembed').click();
+    await page.getByTestId('unembedded').waitFor({ timeout: 300_000 });
+    const left = Number((await page.getByTestId('unembedded').textContent()).match(/^(\d+) photo/)[1]);
+    assert.ok(left > 0 && left < 5 * PER_PERSON, `${left} photos left after the cancel`);
+    await page.getByTestId('train').click();
+    await page.getByTestId('train-message').filter({ hasText: 'not embedded with resnet50-imagenet yet' }).waitFor();
+    await page.getByTestId('embed-remaining').click();
+    await page.getByTestId('unembedded').waitFor({ state: 'detached', timeout: 300_000 });
+    await waitForBackbone(page, 'resnet50-imagenet');
+    await page.getByTestId('choose-faceres').check();
+    await waitForBackbone(page, 'faceres');
+
     // Compare every backbone on the same splits; the contrast shows.
     await page.getByTestId('compare-repeats').fill('3');
     await page.getByTestId('compare-repeats').dispatchEvent('change');
