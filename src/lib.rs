@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod backbone;
+pub mod cluster;
 pub mod comparison;
 pub mod compute;
 pub mod convert;

