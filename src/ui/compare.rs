@@ -14,7 +14,7 @@ use super::data::download;
 use super::fields::NumberField;
 use super::state::AppState;
 use super::training::ConfusionHeatmap;
-use super::{next_frame, now_ms, weights};
+use super::weights;
 
 /// The backbones this page can run now: those it serves, and the user's own where kept.
 async fn available(state: AppState) -> Vec<&'static BackboneSpec> {
@@ -38,22 +38,7 @@ async fn compare_one(state: AppState, spec: &'static BackboneSpec, repeats: usiz
     });
     let compute = state.spare_compute(spec, bytes.await?);
     compute.start(state.backend()).await.map_err(|e| format!("{} could not start: {e}", spec.name))?;
-    let todo = state.roster.with_untracked(|r| r.unembedded(spec.id));
-    let started = now_ms();
-    for (i, group) in todo.chunks(compute.parallel_photos()).enumerate() {
-        say(format!("embedding photo {} of {}…", (i * compute.parallel_photos() + group.len()).min(todo.len()), todo.len()));
-        next_frame().await;
-        let pictures: Vec<_> = group.iter().map(|u| &u.picture).collect();
-        let results = compute.embed_pictures(&pictures).await;
-        state.roster.update(|roster| {
-            for (unembedded, result) in group.iter().zip(results) {
-                if let Ok(embedding) = result {
-                    roster.set_embedding(unembedded.photo, spec.id, embedding);
-                }
-            }
-        });
-    }
-    state.count_speed(spec.id, todo.len(), now_ms() - started);
+    state.embed_with(&compute, move |done, total| say(format!("embedding photos: {done} of {total}…")), || true).await;
     let mut row = BackboneRow::new(spec.id, 0);
     for repeat in 0..repeats {
         say(format!("training and testing split {} of {repeats}…", repeat + 1));

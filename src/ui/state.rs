@@ -223,20 +223,26 @@ impl AppState {
     /// switching back later is instant.
     pub async fn embed_unseen(self) {
         let backbone = self.backbone.get_untracked();
-        let todo = self.roster.with_untracked(|r| r.unembedded(backbone));
         let Ok(compute) = self.compute() else { return };
-        if todo.is_empty() {
-            return;
-        }
         self.cancel_reembedding.set_value(false);
-        let total = todo.len();
-        self.reembedding.set(Some(Reembedding { done: 0, total }));
-        let started = now_ms();
-        let mut done = 0;
+        let progress = move |done, total| self.reembedding.set(Some(Reembedding { done, total }));
+        let go_on = move || !self.cancel_reembedding.get_value() && self.backbone.get_untracked() == backbone;
+        self.embed_with(&compute, progress, go_on).await;
+        self.reembedding.set(None);
+    }
+
+    /// Embeds every photo `compute`'s backbone has not embedded (from the kept face pictures),
+    /// as many at once as it has workers, while `go_on()`; keeps the embeddings in the roster and
+    /// counts the speed. `progress(done, total)` sees each step.
+    pub async fn embed_with(self, compute: &Rc<Compute>, progress: impl Fn(usize, usize), go_on: impl Fn() -> bool) {
+        let backbone = compute.spec.id;
+        let todo = self.roster.with_untracked(|r| r.unembedded(backbone));
+        let (total, started, mut done) = (todo.len(), now_ms(), 0);
         for group in todo.chunks(compute.parallel_photos()) {
-            if self.cancel_reembedding.get_value() || self.backbone.get_untracked() != backbone {
+            if !go_on() {
                 break;
             }
+            progress(done, total);
             next_frame().await;
             let pictures: Vec<_> = group.iter().map(|u| &u.picture).collect();
             let results = compute.embed_pictures(&pictures).await;
@@ -251,10 +257,8 @@ impl AppState {
                 }
             });
             done += group.len();
-            self.reembedding.set(Some(Reembedding { done, total }));
         }
         self.count_speed(backbone, done, now_ms() - started);
-        self.reembedding.set(None);
     }
 
     pub fn cancel_reembedding(&self) {
