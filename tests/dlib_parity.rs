@@ -8,18 +8,15 @@ mod common;
 use burn::tensor::Device;
 use facelab::backbone::{Backbone, BackboneId, DLIB_RESNET};
 use facelab::convert::{ConvertError, DlibError, convert_dlib};
-use facelab::dataset::{load_backbone, require, testvectors_root, weights_dir};
+use facelab::dataset::{load_backbone, require, weights_dir};
 use facelab::preprocess::RgbImage;
 use facelab::weights::to_safetensors;
 
-use common::{cosine, max_abs_diff};
+use common::{cosine, max_abs_diff, reference_vectors};
 
 /// Each chip with dlib's descriptor of it.
 fn references() -> Vec<(String, RgbImage, Vec<f32>)> {
-    let root = require(&testvectors_root().join("dlib"), "dlib's reference vectors (shared/testvectors/dlib) belong here; set FACELAB_TESTVECTORS")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("vectors.json")).expect("vectors.json")).expect("valid JSON");
+    let (root, json) = reference_vectors("dlib", "dlib's reference vectors (shared/testvectors/dlib)");
     json["images"]
         .as_array()
         .expect("images")

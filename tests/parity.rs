@@ -10,7 +10,7 @@ use facelab::backbone::{Backbone, BackboneId};
 use facelab::dataset::{data_root, load_backbone, require, testvectors_root};
 use facelab::preprocess::RgbImage;
 
-use common::{cosine, max_abs_diff};
+use common::{cosine, max_abs_diff, reference_vectors};
 
 struct Reference {
     /// `lfw5/lfw/Person/Person_NNNN.jpg`, relative to the data root.
@@ -21,10 +21,7 @@ struct Reference {
 }
 
 fn references() -> Vec<Reference> {
-    let root = require(&testvectors_root(), "the reference vectors (shared/testvectors) belong here; set FACELAB_TESTVECTORS")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("vectors.json")).expect("vectors.json")).expect("valid JSON");
+    let (_, json) = reference_vectors("", "the reference vectors (shared/testvectors)");
     json["images"]
         .as_array()
         .expect("images")

@@ -9,3 +9,13 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// The reference folder `sub` of `../shared/testvectors` (`""`: the folder itself) and its
+/// `vectors.json`; fails saying where the vectors belong.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn reference_vectors(sub: &str, what: &str) -> (std::path::PathBuf, serde_json::Value) {
+    use facelab::dataset::{require, testvectors_root};
+    let root = require(&testvectors_root().join(sub), &format!("{what} belong here; set FACELAB_TESTVECTORS")).unwrap_or_else(|e| panic!("{e}"));
+    let json = serde_json::from_slice(&std::fs::read(root.join("vectors.json")).expect("vectors.json")).expect("valid JSON");
+    (root, json)
+}
