@@ -84,6 +84,11 @@ impl Groups {
         index
     }
 
+    /// Each group's members (indices in the order faces were given), groups of one included.
+    pub fn members(&self) -> &[Vec<usize>] {
+        &self.members
+    }
+
     /// Each face's group (numbered from 0, largest first), or `None` where its group is smaller
     /// than the minimum size.
     pub fn labels(&self) -> Vec<Option<usize>> {

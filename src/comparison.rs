@@ -81,7 +81,7 @@ impl Comparison {
     /// One line per backbone: accuracy (mean, sd, min, max), threshold, speed, size, then each
     /// person's accuracy.
     pub fn to_csv(&self) -> String {
-        let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+        let quote = crate::encoding::csv_quoted;
         let mut header = vec!["backbone", "test_accuracy_mean", "test_accuracy_sd", "test_accuracy_min", "test_accuracy_max", "repeats", "unknown_threshold", "ms_per_photo", "download_mb"]
             .into_iter()
             .map(String::from)
@@ -146,7 +146,7 @@ mod tests {
     fn model(truth: &[usize], predicted: &[usize], threshold: f32) -> TrainedModel {
         let names = vec!["Ada".to_string(), "Bob".to_string()];
         let confusion = ConfusionMatrix::new(2, truth, predicted);
-        let unknown = Some(crate::openset::UnknownThreshold { similarity: threshold, genuine_accepted: 1.0, impostors_rejected: 1.0, held_out: 4 });
+        let unknown = Some(crate::openset::UnknownThreshold { similarity: threshold, genuine_accepted: 1.0, impostors_rejected: 1.0, held_out: 4, per_person: Vec::new() });
         TrainedModel { backbone: BackboneId::FaceRes, names: names.clone(), head: Vec::new(), unknown, report: Some(Report { names, confusion, train_photos: 8 }) }
     }
 

@@ -64,3 +64,8 @@ pub mod base64_f32s_by_backbone {
             .collect()
     }
 }
+
+/// A CSV field, quoted (commas, quotes and line breaks in names and paths stay in their field).
+pub fn csv_quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}

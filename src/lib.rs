@@ -14,6 +14,7 @@ pub mod detector;
 pub mod encoding;
 pub mod experiment;
 pub mod head;
+pub mod library;
 pub mod metrics;
 pub mod model;
 pub mod openset;

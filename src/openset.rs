@@ -19,6 +19,43 @@ pub struct UnknownThreshold {
     /// ...and the share of impostor pairs below it.
     pub impostors_rejected: f64,
     pub held_out: usize,
+    /// Each person's own threshold (in the model's name order), balanced the same way on their
+    /// held-out photos against everyone else's; `None` where they had none held out.
+    #[serde(default)]
+    pub per_person: Vec<Option<f32>>,
+}
+
+impl UnknownThreshold {
+    /// The threshold for the person at `index` in the model's names: their own, else the shared one.
+    pub fn for_person(&self, index: usize) -> f32 {
+        self.per_person.get(index).copied().flatten().unwrap_or(self.similarity)
+    }
+}
+
+/// The share of genuine scores at or above `t`, and of impostor scores below it.
+fn rates(genuine: &[f32], impostors: &[f32], t: f32) -> (f64, f64) {
+    let accepted = genuine.iter().filter(|&&s| s >= t).count() as f64 / genuine.len() as f64;
+    let rejected = impostors.iter().filter(|&&s| s < t).count() as f64 / impostors.len() as f64;
+    (accepted, rejected)
+}
+
+/// The threshold where the share of genuine scores refused equals the share of impostor scores
+/// accepted: halfway between neighbouring observed scores, ties going to the higher accuracy.
+fn balanced(genuine: &[f32], impostors: &[f32]) -> Option<f32> {
+    if genuine.is_empty() || impostors.is_empty() {
+        return None;
+    }
+    let mut scores: Vec<f32> = genuine.iter().chain(impostors).copied().collect();
+    scores.sort_by(f32::total_cmp);
+    let best = scores
+        .windows(2)
+        .map(|w| (w[0] + w[1]) / 2.0)
+        .map(|t| {
+            let (accepted, rejected) = rates(genuine, impostors, t);
+            (((1.0 - accepted) - (1.0 - rejected)).abs(), -(accepted + rejected), t)
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)))?;
+    Some(best.2)
 }
 
 /// Calibrates on held-out photos (`None` without any, or with a single person): the threshold
@@ -35,29 +72,20 @@ pub fn calibrate(centroids: &CentroidClassifier, held_out: &[Vec<f32>], labels: 
         let nearest_other = similarities.iter().enumerate().filter(|(c, _)| *c != label).map(|(_, s)| *s).fold(f32::MIN, f32::max);
         impostors.push(nearest_other);
     }
-    if genuine.is_empty() {
-        return None;
-    }
-    let rates = |t: f32| {
-        let accepted = genuine.iter().filter(|&&s| s >= t).count() as f64 / genuine.len() as f64;
-        let rejected = impostors.iter().filter(|&&s| s < t).count() as f64 / impostors.len() as f64;
-        (accepted, rejected)
-    };
-    // Candidate thresholds: halfway between neighbouring observed scores; the best balances the
-    // two error rates, ties going to the higher accuracy overall.
-    let mut scores: Vec<f32> = genuine.iter().chain(&impostors).copied().collect();
-    scores.sort_by(f32::total_cmp);
-    let best = scores
-        .windows(2)
-        .map(|w| (w[0] + w[1]) / 2.0)
-        .map(|t| {
-            let (accepted, rejected) = rates(t);
-            (((1.0 - accepted) - (1.0 - rejected)).abs(), -(accepted + rejected), t)
+    let similarity = balanced(&genuine, &impostors)?;
+    let (genuine_accepted, impostors_rejected) = rates(&genuine, &impostors, similarity);
+    // Per person: their held-out photos' similarity to their own centroid against the others'.
+    let people = centroids.similarities(&held_out[0]).len();
+    let per_person = (0..people)
+        .map(|person| {
+            let scores = |own: bool| -> Vec<f32> {
+                let photos = held_out.iter().zip(labels).filter(|&(_, &l)| (l == person) == own);
+                photos.map(|(embedding, _)| centroids.similarities(embedding)[person]).collect()
+            };
+            balanced(&scores(true), &scores(false))
         })
-        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)))?;
-    let similarity = best.2;
-    let (genuine_accepted, impostors_rejected) = rates(similarity);
-    Some(UnknownThreshold { similarity, genuine_accepted, impostors_rejected, held_out: genuine.len() })
+        .collect();
+    Some(UnknownThreshold { similarity, genuine_accepted, impostors_rejected, held_out: genuine.len(), per_person })
 }
 
 /// What the page says of a face.
@@ -126,6 +154,9 @@ mod tests {
         assert_eq!((t.genuine_accepted, t.impostors_rejected, t.held_out), (1.0, 1.0, 3));
         // Halfway between the best impostor (0.2 / |(0, .2, .9)|) and the worst genuine pair.
         assert!(t.similarity > 0.3 && t.similarity < 0.95, "{t:?}");
+        assert_eq!(t.per_person.len(), 3);
+        assert!(t.per_person.iter().all(|p| p.is_some_and(|s| s > 0.0 && s < 0.95)), "{t:?}");
+        assert_eq!(t.for_person(7), t.similarity);
         assert_eq!(calibrate(&centroids, &[], &[]), None);
     }
 
@@ -136,7 +167,7 @@ mod tests {
             let id = roster.add_person(name).unwrap();
             roster.add_photo(id, Photo::new(format!("{name}.jpg"), BackboneId::FaceRes, embedding, Vec::new(), None));
         }
-        let threshold = UnknownThreshold { similarity: 0.8, genuine_accepted: 1.0, impostors_rejected: 1.0, held_out: 2 };
+        let threshold = UnknownThreshold { similarity: 0.8, genuine_accepted: 1.0, impostors_rejected: 1.0, held_out: 2, per_person: Vec::new() };
         let names = vec!["Ada".into(), "Bob".into()];
         let model = TrainedModel { backbone: BackboneId::FaceRes, names, head: Vec::new(), unknown: Some(threshold), report: None };
         let open_set = OpenSet::new(&model, &roster, 0.5);

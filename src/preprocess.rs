@@ -60,14 +60,16 @@ impl RgbImage {
         Self { width, height, pixels }
     }
 
-    /// Decodes PNG or JPEG bytes to RGB (alpha dropped, grey expanded), checking the size.
+    /// Decodes PNG, JPEG or WebP bytes to RGB (alpha dropped, grey expanded, turned upright as
+    /// the EXIF orientation says), checking the size before decoding.
     pub fn decode(bytes: &[u8]) -> Result<Self, ImageError> {
+        use image::ImageDecoder;
+        let undecodable = |e: image::ImageError| ImageError::Undecodable(e.to_string());
         let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| ImageError::Undecodable(e.to_string()))?;
-        let (width, height) = reader
-            .into_dimensions()
-            .map_err(|e| ImageError::Undecodable(e.to_string()))?;
+        let mut decoder = reader.into_decoder().map_err(undecodable)?;
+        let (width, height) = decoder.dimensions();
         let (width, height) = (width as usize, height as usize);
         if width < MIN_SIDE || height < MIN_SIDE {
             return Err(ImageError::TooSmall { width, height });
@@ -75,8 +77,11 @@ impl RgbImage {
         if width * height > MAX_PIXELS {
             return Err(ImageError::TooLarge { width, height });
         }
-        let decoded = image::load_from_memory(bytes).map_err(|e| ImageError::Undecodable(e.to_string()))?;
+        let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut decoded = image::DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+        decoded.apply_orientation(orientation);
         let rgb = decoded.into_rgb8();
+        let (width, height) = (rgb.width() as usize, rgb.height() as usize);
         Ok(Self::new(width, height, rgb.into_raw()))
     }
 
@@ -365,5 +370,27 @@ mod tests {
         let err = RgbImage::decode(&png).unwrap_err();
         assert_eq!(err, ImageError::TooSmall { width: 1, height: 1 });
         assert!(err.to_string().contains("1x1"));
+    }
+
+    #[test]
+    fn exif_orientation_turns_the_photo_upright() {
+        // A 48x32 JPEG, red on its left half, with EXIF orientation 6 (shown turned 90 degrees
+        // clockwise): upright it is 32x48, red on top.
+        let mut pixels = image::RgbImage::new(48, 32);
+        for (x, _, p) in pixels.enumerate_pixels_mut() {
+            *p = if x < 24 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) };
+        }
+        let mut jpeg = Vec::new();
+        pixels.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        let tiff: &[u8] = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0\0\0\0\0";
+        let payload = [b"Exif\0\0".as_slice(), tiff].concat();
+        let length = (payload.len() + 2) as u16;
+        let app1 = [&[0xff, 0xe1][..], &length.to_be_bytes(), &payload].concat();
+        let with_exif = [&jpeg[..2], &app1, &jpeg[2..]].concat();
+        let upright = RgbImage::decode(&with_exif).unwrap();
+        assert_eq!((upright.width, upright.height), (32, 48));
+        let red_at = |x: usize, y: usize| upright.pixels[3 * (y * upright.width + x)] > 200;
+        assert!(red_at(16, 4) && !red_at(16, 44), "the left half is on top now");
+        assert_eq!((RgbImage::decode(&jpeg).unwrap().width), 48, "without EXIF it stays as stored");
     }
 }

@@ -81,7 +81,8 @@ pub struct Photo {
     /// One embedding per backbone that has embedded the face (once, when it was first needed).
     #[serde(with = "crate::encoding::base64_f32s_by_backbone")]
     pub embeddings: BTreeMap<BackboneId, Vec<f32>>,
-    /// A 64x64 PNG of the face crop the first backbone saw.
+    /// A 64x64 PNG of the face crop the first backbone saw (a JPEG for a face named in the photo
+    /// library; empty where a library export without pictures was imported).
     #[serde(with = "crate::encoding::base64_bytes")]
     pub thumbnail_png: Vec<u8>,
     /// Absent in version 1 rosters: such a photo keeps only its faceres embedding.
@@ -302,7 +303,8 @@ impl Roster {
                     let (person, photo) = damaged(&name);
                     return Err(RosterError::DamagedPicture { person, photo });
                 }
-                if !photo.thumbnail_png.starts_with(PNG_SIGNATURE) {
+                let thumbnail = &photo.thumbnail_png;
+                if !(thumbnail.is_empty() || thumbnail.starts_with(PNG_SIGNATURE) || thumbnail.starts_with(JPEG_SIGNATURE)) {
                     let (person, photo) = damaged(&name);
                     return Err(RosterError::DamagedThumbnail { person, photo });
                 }

@@ -186,3 +186,32 @@ fn the_worker_converts_a_keras_vggface_file() {
     let error = block_on(client.convert_vggface2(b"\xff\xd8\xff a JPEG")).unwrap_err();
     assert!(error.to_string().contains("not a readable HDF5 file"), "{error}");
 }
+
+#[test]
+fn a_library_scan_finds_every_face_and_groups_one_person() {
+    use facelab::cluster::Clustering;
+    use facelab::library::{FaceLabel, Library, Recogniser};
+    let client = loaded();
+    let mut library = Library::new(BackboneId::FaceRes);
+    for number in 1..=6 {
+        let mut scanned = block_on(client.scan(&photo("Gerhard_Schroeder", number))).unwrap();
+        assert!(!scanned.faces.is_empty(), "photo {number}: a face");
+        assert!(scanned.thumbnail_jpeg.starts_with(b"\xff\xd8\xff") && scanned.width == 250);
+        let face = &scanned.faces[0];
+        assert!(face.thumbnail_jpeg.starts_with(b"\xff\xd8\xff") && face.picture.is_some());
+        assert_eq!(face.embedding.len(), FACERES.embedding_dim);
+        scanned.path = format!("Gerhard_Schroeder/{number}.jpg");
+        library.add(scanned);
+    }
+    // A photo without a face is a result (no faces), not an error.
+    let blank = RgbImage::new(120, 120, vec![200; 120 * 120 * 3]).to_png();
+    assert_eq!(block_on(client.scan(&blank)).map(|s| s.faces.len()), Ok(0));
+    assert!(matches!(block_on(client.scan(b"not a photo")), Err(ComputeError::Image(ImageError::Undecodable(_)))));
+
+    library.group_new_faces(Clustering { cut: FACERES.cluster_cut, min_size: 2 });
+    let sorting = library.sorting(&Recogniser::new(&Roster::default(), BackboneId::FaceRes, None), 2);
+    let largest: Vec<u32> = library.photos().iter().map(|p| p.faces[0].id).collect();
+    let labels: Vec<&FaceLabel> = largest.iter().map(|f| &sorting.labels[f]).collect();
+    assert!(matches!(labels[0], FaceLabel::Group(_)), "{labels:?}");
+    assert!(labels.iter().all(|l| *l == labels[0]), "one person, one group: {labels:?}");
+}

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use super::{BurnBackend, ComputeError, ComputeService, CropMode, EmbeddedFace, RecognisedFace, Reply, Request};
 use crate::backbone::BackboneId;
 use crate::head::EpochStats;
+use crate::library::ScannedPhoto;
 use crate::model::{TrainedModel, TrainingPlan};
 use crate::roster::FacePicture;
 use crate::weights::{f32_bytes, f32_values};
@@ -139,6 +140,14 @@ impl<C: Channel> ComputeClient<C> {
     pub async fn set_head(&self, head: &[u8]) -> Result<(), ComputeError> {
         match self.call(Request::SetHead, head).await? {
             (Reply::HeadSet, _) => Ok(()),
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Every face in a library photo, embedded, with a small JPEG of the photo (path left empty).
+    pub async fn scan(&self, photo: &[u8]) -> Result<ScannedPhoto, ComputeError> {
+        match self.call(Request::Scan, photo).await? {
+            (Reply::Scanned { width, height, faces }, thumbnail_jpeg) => Ok(ScannedPhoto { path: String::new(), width, height, thumbnail_jpeg, faces }),
             (other, _) => Err(unexpected(other)),
         }
     }

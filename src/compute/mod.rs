@@ -164,6 +164,9 @@ pub enum Request {
     SetHead,
     /// Bytes: an image file. Replies `Recognised`, one entry per face.
     Recognise,
+    /// Bytes: a photo of the user's library. Replies `Scanned` with every face found (none is
+    /// a result, not an error); its bytes: a small JPEG of the whole photo.
+    Scan,
 }
 
 /// A face in a photo and what the backbone made of it.
@@ -201,6 +204,7 @@ pub enum Reply {
     Trained { test_predictions: Vec<usize> },
     HeadSet,
     Recognised { width: usize, height: usize, faces: Vec<RecognisedFace> },
+    Scanned { width: usize, height: usize, faces: Vec<crate::library::LibraryFace> },
     Failed { error: ComputeError },
 }
 

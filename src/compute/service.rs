@@ -7,6 +7,7 @@ use super::{ComputeError, CropMode, EmbeddedFace, RecognisedFace, Reply, Request
 use crate::backbone::Backbone;
 use crate::detector::{Detector, Face};
 use crate::head::{HeadConfig, TrainedHead};
+use crate::library::LibraryFace;
 use crate::preprocess::RgbImage;
 use crate::roster::FacePicture;
 use crate::weights::{f32_bytes, f32_values};
@@ -18,19 +19,25 @@ const THUMBNAIL_SIDE: usize = 64;
 const PICTURE_SIDE: usize = 256;
 const PICTURE_QUALITY: u8 = 90;
 
-/// The square around a detected face that `FacePicture` keeps, at most `PICTURE_SIDE` pixels,
-/// and the face in its coordinates.
-fn picture_of(face: &Face, image: &RgbImage) -> FacePicture {
+/// A library keeps many faces: smaller pictures (the face about 80 px in them), and a photo
+/// thumbnail to draw the boxes on.
+const LIBRARY_PICTURE_SIDE: usize = 160;
+const LIBRARY_QUALITY: u8 = 80;
+const LIBRARY_THUMBNAIL_SIDE: usize = 192;
+
+/// The square around a detected face that `FacePicture` keeps, at most `max_side` pixels, and
+/// the face in its coordinates.
+fn picture_of(face: &Face, image: &RgbImage, max_side: usize, quality: u8) -> FacePicture {
     let [x, y, w, h] = face.bbox;
     let side = (2.0 * w.max(h)).round().max(1.0);
     let (left, top) = ((x + w / 2.0 - side / 2.0).round(), (y + h / 2.0 - side / 2.0).round());
     let region = image.crop_padded(left as i64, top as i64, side as usize);
-    let scale = (PICTURE_SIDE as f32 / side).min(1.0);
-    let kept = if scale < 1.0 { region.resize_bilinear(PICTURE_SIDE, PICTURE_SIDE) } else { region };
+    let scale = (max_side as f32 / side).min(1.0);
+    let kept = if scale < 1.0 { region.resize_bilinear(max_side, max_side) } else { region };
     let moved = |[px, py]: [f32; 2]| [(px - left) * scale, (py - top) * scale];
     let [bx, by] = moved([x, y]);
     let face = Face { bbox: [bx, by, w * scale, h * scale], keypoints: face.keypoints.map(moved), score: face.score };
-    FacePicture { jpeg: kept.to_jpeg(PICTURE_QUALITY), face: Some(face) }
+    FacePicture { jpeg: kept.to_jpeg(quality), face: Some(face) }
 }
 
 fn f32_rows(bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>, ComputeError> {
@@ -100,7 +107,7 @@ impl ComputeService {
                         embedding,
                         thumbnail_png: crop.image.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_png(),
                         picture: match &crop.face {
-                            Some(face) => picture_of(face, &image),
+                            Some(face) => picture_of(face, &image, PICTURE_SIDE, PICTURE_QUALITY),
                             None => FacePicture { jpeg: crop.image.to_jpeg(PICTURE_QUALITY), face: None },
                         },
                     })
@@ -173,6 +180,27 @@ impl ComputeService {
                     .collect();
                 Ok((Reply::Recognised { width: image.width, height: image.height, faces }, Vec::new()))
             }
+            Request::Scan => {
+                let image = RgbImage::decode(&bytes)?;
+                let crops = self.crops(&image, CropMode::Detect).await?;
+                let embeddings = self.embed_crops(&crops).await?;
+                let faces = crops
+                    .into_iter()
+                    .zip(embeddings)
+                    .map(|(crop, embedding)| LibraryFace {
+                        id: 0,
+                        bbox: crop.bbox,
+                        score: crop.score,
+                        embedding,
+                        thumbnail_jpeg: crop.image.resize_bilinear(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_jpeg(LIBRARY_QUALITY),
+                        picture: crop.face.as_ref().map(|face| picture_of(face, &image, LIBRARY_PICTURE_SIDE, LIBRARY_QUALITY)),
+                    })
+                    .collect();
+                let scale = (LIBRARY_THUMBNAIL_SIDE as f32 / image.width.max(image.height) as f32).min(1.0);
+                let (w, h) = (((image.width as f32 * scale).round() as usize).max(1), ((image.height as f32 * scale).round() as usize).max(1));
+                let thumbnail = image.resize_bilinear(w, h).to_jpeg(LIBRARY_QUALITY);
+                Ok((Reply::Scanned { width: image.width, height: image.height, faces }, thumbnail))
+            }
         }
     }
 
@@ -181,24 +209,37 @@ impl ComputeService {
     }
 
     async fn embed_crops(&self, crops: &[FaceCrop]) -> Result<Vec<Vec<f32>>, ComputeError> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
         let images: Vec<RgbImage> = crops.iter().map(|crop| crop.image.clone()).collect();
         Ok(self.backbone()?.embed_async(&images).await?)
     }
 
-    /// Decodes an image file and crops the faces in it as `mode` says, largest first.
+    /// Decodes an image file and crops the faces in it as `mode` says, largest first; no face
+    /// is an error.
     async fn faces(&self, bytes: &[u8], mode: CropMode) -> Result<(RgbImage, Vec<FaceCrop>), ComputeError> {
         let image = RgbImage::decode(bytes)?;
+        let crops = self.crops(&image, mode).await?;
+        if crops.is_empty() {
+            return Err(ComputeError::NoFace);
+        }
+        Ok((image, crops))
+    }
+
+    /// The faces in an image as `mode` says, largest first.
+    async fn crops(&self, image: &RgbImage, mode: CropMode) -> Result<Vec<FaceCrop>, ComputeError> {
         let detector = self.detector.as_ref().filter(|_| mode != CropMode::Reference);
         let crops: Vec<FaceCrop> = match detector {
             Some(detector) => {
-                let mut faces = detector.detect(&image).await?;
+                let mut faces = detector.detect(image).await?;
                 if mode == CropMode::DetectCentral {
                     faces = Face::central(&faces, image.width, image.height).into_iter().cloned().collect();
                 }
                 // Largest first: in a photo of someone, they are usually the largest face.
                 faces.sort_by(|a, b| (b.bbox[2] * b.bbox[3]).total_cmp(&(a.bbox[2] * a.bbox[3])));
                 let backbone = self.backbone()?;
-                let crop = |f: Face| FaceCrop { bbox: f.bbox, score: f.score, image: backbone_view(backbone, &f, &image), face: Some(f) };
+                let crop = |f: Face| FaceCrop { bbox: f.bbox, score: f.score, image: backbone_view(backbone, &f, image), face: Some(f) };
                 faces.into_iter().map(crop).collect()
             }
             None => {
@@ -207,10 +248,7 @@ impl ComputeService {
                 vec![FaceCrop { bbox, score: 1.0, image: image.face_crop(), face: None }]
             }
         };
-        if crops.is_empty() {
-            return Err(ComputeError::NoFace);
-        }
-        Ok((image, crops))
+        Ok(crops)
     }
 }
 
