@@ -100,7 +100,7 @@ pub enum FaceLabel {
 
 /// Telling the enrolled people in library faces: cosine similarity to each person's centroid
 /// (their photos' unit embeddings averaged), accepted at that person's threshold: calibrated by
-/// the trained model where it knows them, else the backbone's own same-person similarity.
+/// the trained model where it knows them, else the backbone's `match_similarity`.
 pub struct Recogniser {
     people: Vec<u32>,
     centroids: Option<CentroidClassifier>,
@@ -117,7 +117,7 @@ impl Recogniser {
             .iter()
             .map(|name| match calibrated {
                 Some((model, unknown)) => model.names.iter().position(|n| n == name).map_or(unknown.similarity, |i| unknown.for_person(i)),
-                None => backbone.spec().cluster_cut,
+                None => backbone.spec().match_similarity,
             })
             .collect();
         let centroids = (!names.is_empty()).then(|| CentroidClassifier::fit(&embeddings, &labels, names.len()));
@@ -716,10 +716,10 @@ mod tests {
     fn no_forced_match_below_the_threshold() {
         let (roster, library) = scanned();
         let recogniser = Recogniser::new(&roster, BackboneId::FaceRes, None);
-        // A face at 45 degrees from Ada's (cosine 0.707): Ada at faceres' own threshold, nobody
-        // at a stricter one.
+        // A face at 45 degrees from Ada's (cosine 0.707): Ada at faceres' own threshold (0.68),
+        // nobody at a stricter one.
         let halfway: Vec<f32> = near(0, 0.0).iter().zip(near(2, 0.0)).map(|(a, b)| a + b).collect();
-        assert!(recogniser.recognise(&halfway, &BTreeSet::new()).is_some(), "0.707 >= faceres' 0.55");
+        assert!(recogniser.recognise(&halfway, &BTreeSet::new()).is_some(), "0.707 >= faceres' 0.68");
         let strict = Recogniser { thresholds: vec![0.8], ..recogniser };
         assert_eq!(strict.recognise(&halfway, &BTreeSet::new()), None);
         let sorting = library.sorting(&strict, 2);

@@ -41,7 +41,7 @@ fn rates(genuine: &[f32], impostors: &[f32], t: f32) -> (f64, f64) {
 
 /// The threshold where the share of genuine scores refused equals the share of impostor scores
 /// accepted: halfway between neighbouring observed scores, ties going to the higher accuracy.
-fn balanced(genuine: &[f32], impostors: &[f32]) -> Option<f32> {
+pub fn balanced(genuine: &[f32], impostors: &[f32]) -> Option<f32> {
     if genuine.is_empty() || impostors.is_empty() {
         return None;
     }

@@ -18,7 +18,7 @@ pub struct RgbImage {
 /// Why a photo could not be turned into a backbone input.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ImageError {
-    /// The bytes are not a PNG or JPEG the decoder understands.
+    /// The bytes are not a PNG, JPEG or WebP the decoder understands.
     Undecodable(String),
     /// The image is too small to hold a face.
     TooSmall { width: usize, height: usize },
@@ -29,7 +29,7 @@ pub enum ImageError {
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Undecodable(why) => write!(f, "not a readable PNG or JPEG image ({why})"),
+            Self::Undecodable(why) => write!(f, "not a readable PNG, JPEG or WebP image ({why})"),
             Self::TooSmall { width, height } => write!(
                 f,
                 "image is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed to see a face"

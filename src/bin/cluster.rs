@@ -12,12 +12,42 @@ use facelab::backbone::BackboneId;
 use facelab::cluster::{Clustering, Groups, bcubed};
 use facelab::dataset::{data_root, folder_per_person, load_backbone, load_detector};
 use facelab::experiment::{detected_face_crops, embed_all};
+use facelab::head::CentroidClassifier;
+use facelab::openset::balanced;
 
 const USAGE: &str = "usage: cluster [--data DIR] [--per-person N|all] [--backbone NAME] [--cut SIMILARITY] [--min-size N]";
 
 fn fail(message: &str) -> ! {
     eprintln!("cluster: {message}\n{USAGE}");
     std::process::exit(2);
+}
+
+/// Photos a person is enrolled with when measuring the match threshold.
+const ENROLLED: usize = 10;
+
+/// The library's case of one person enrolled with a few photos: each person's centroid of their
+/// first `ENROLLED` faces against their other faces (genuine) and everyone else's (impostors);
+/// the balanced threshold and the shares it gets right.
+fn match_threshold(embeddings: &[Vec<f32>], truth: &[usize], people: usize) -> Option<(f32, f64, f64)> {
+    let (mut genuine, mut impostors) = (Vec::new(), Vec::new());
+    for person in 0..people {
+        let own: Vec<usize> = (0..truth.len()).filter(|&i| truth[i] == person).collect();
+        if own.len() <= ENROLLED {
+            continue;
+        }
+        let enrolled: Vec<Vec<f32>> = own[..ENROLLED].iter().map(|&i| embeddings[i].clone()).collect();
+        let centroid = CentroidClassifier::fit(&enrolled, &vec![0; ENROLLED], 1);
+        for (i, embedding) in embeddings.iter().enumerate() {
+            if own[..ENROLLED].contains(&i) {
+                continue;
+            }
+            let similarity = centroid.similarities(embedding)[0];
+            if truth[i] == person { genuine.push(similarity) } else { impostors.push(similarity) }
+        }
+    }
+    let threshold = balanced(&genuine, &impostors)?;
+    let share = |scores: &[f32], above: bool| scores.iter().filter(|&&s| (s >= threshold) == above).count() as f64 / scores.len() as f64;
+    Some((threshold, share(&genuine, true), share(&impostors, false)))
 }
 
 fn main() {
@@ -62,6 +92,7 @@ fn main() {
     let grouped_s = started.elapsed().as_secs_f64();
 
     let (precision, recall, f1) = bcubed(&truth, &labels);
+    let matching = match_threshold(&embeddings, &truth, photos.names.len());
     let clusters = labels.iter().flatten().max().map_or(0, |m| m + 1);
     let noise = labels.iter().filter(|l| l.is_none()).count();
     println!("data: {} ({} people, {} photos, {} faces found)", data.display(), photos.names.len(), paths.len(), crops.len());
@@ -69,5 +100,8 @@ fn main() {
     println!("bcubed f1: {f1:.4} (precision {precision:.4}, recall {recall:.4})");
     println!("clusters: {clusters}");
     println!("noise: {noise}");
+    if let Some((threshold, genuine, impostors)) = matching {
+        println!("one person enrolled ({ENROLLED} photos), the rest compared with their centroid: balanced cosine {threshold:.3} (genuine >= it {:.3}, impostors below {:.3})", genuine, impostors);
+    }
     println!("time per photo: {:.1} ms (decode, detect, crop, embed) + {:.2} ms grouping", 1e3 * embedded_s / paths.len() as f64, 1e3 * grouped_s / paths.len() as f64);
 }

@@ -13,6 +13,7 @@ mod compute;
 mod data;
 mod fetch;
 mod fields;
+mod library;
 mod people;
 mod persist;
 mod recognise;
@@ -103,6 +104,7 @@ pub fn App() -> impl IntoView {
             <training::Training/>
             <compare::Compare/>
             <recognise::Recognise/>
+            <library::PhotoLibrary/>
             <data::YourData/>
         </main>
     }

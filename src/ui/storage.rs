@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use facelab::backbone::BackboneId;
+use facelab::library::{Curation, Library, ScannedPhoto, Skipped};
 use facelab::model::{Report, TrainedModel};
 use facelab::roster::{Person, Photo, Roster};
 use js_sys::{Array, Float32Array, Uint8Array};
@@ -20,8 +21,12 @@ const MODEL: &str = "model";
 const KEY: &str = "current";
 /// Version 2's store of one record per person, read once where no roster is saved yet.
 const PEOPLE_V2: &str = "people";
-/// Version 2 added the model store, version 3 the roster store.
-const VERSION: u32 = 3;
+/// The photo library: one record under `KEY` (its backbone, skipped files and curation), and
+/// one record per scanned photo, keyed by its path.
+const LIBRARY: &str = "library";
+const LIBRARY_PHOTOS: &str = "library-photos";
+/// Version 2 added the model store, version 3 the roster store, version 4 the library's.
+const VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -93,7 +98,7 @@ async fn open() -> Result<IdbDatabase, StorageError> {
     let upgrade = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
         let request: IdbOpenDbRequest = event.target().unwrap().unchecked_into();
         let db: IdbDatabase = request.result().unwrap().unchecked_into();
-        for store in [ROSTER, MODEL, PEOPLE_V2] {
+        for store in [ROSTER, MODEL, PEOPLE_V2, LIBRARY, LIBRARY_PHOTOS] {
             if !db.object_store_names().contains(store) {
                 let _ = db.create_object_store(store);
             }
@@ -167,6 +172,60 @@ pub async fn load() -> Result<(Roster, Models), StorageError> {
         None => v2::model(&model).map(|m| Models::from([(m.backbone, m)])).unwrap_or_default(),
     };
     Ok((roster, models))
+}
+
+/// The library's small record; its photos are records of their own.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct LibraryRecord {
+    pub backbone: BackboneId,
+    pub skipped: Vec<Skipped>,
+    pub curation: Curation,
+}
+
+/// Saves the library's record and `new_photos` (photos saved before stay) in one transaction;
+/// `None` (an empty library) clears both stores.
+pub async fn save_library(record: Option<LibraryRecord>, new_photos: &[ScannedPhoto]) -> Result<(), StorageError> {
+    let db = open().await?;
+    let names: Array = [LIBRARY, LIBRARY_PHOTOS].into_iter().map(JsValue::from).collect();
+    let transaction = db.transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite).map_err(failed)?;
+    let written = (|| {
+        let (meta, photos) = (transaction.object_store(LIBRARY)?, transaction.object_store(LIBRARY_PHOTOS)?);
+        let Some(record) = record else {
+            meta.clear()?;
+            photos.clear()?;
+            return Ok(());
+        };
+        meta.put_with_key(&serde_json::to_string(&record).expect("a library record serializes").into(), &KEY.into())?;
+        for photo in new_photos {
+            photos.put_with_key(&serde_json::to_string(photo).expect("a photo serializes").into(), &photo.path.clone().into())?;
+        }
+        Ok(())
+    })()
+    .map_err(failed);
+    let committed = match written {
+        Ok(()) => commit(&transaction).await,
+        Err(e) => Err(e),
+    };
+    db.close();
+    committed
+}
+
+/// The saved library, if any.
+pub async fn load_library() -> Result<Option<Library>, StorageError> {
+    let db = open().await?;
+    let names: Array = [LIBRARY, LIBRARY_PHOTOS].into_iter().map(JsValue::from).collect();
+    let transaction = db.transaction_with_str_sequence(&names).map_err(failed)?;
+    let meta = transaction.object_store(LIBRARY).and_then(|s| s.get(&KEY.into())).map_err(failed)?;
+    let photos = transaction.object_store(LIBRARY_PHOTOS).and_then(|s| s.get_all()).map_err(failed)?;
+    let read = async { Ok::<_, StorageError>((settle(&meta).await?, settle(&photos).await?)) }.await;
+    db.close();
+    let (meta, photos) = read?;
+    let Some(meta) = meta.as_string() else { return Ok(None) };
+    let unreadable = |e: serde_json::Error| StorageError::Unreadable("photo library", e.to_string());
+    let record: LibraryRecord = serde_json::from_str(&meta).map_err(unreadable)?;
+    let photos: Array = photos.unchecked_into();
+    let photos = photos.iter().filter_map(|p| p.as_string()).map(|json| serde_json::from_str(&json)).collect::<Result<Vec<ScannedPhoto>, _>>().map_err(unreadable)?;
+    Ok(Some(Library::restore(record.backbone, photos, record.skipped, record.curation)))
 }
 
 /// Version 2's records (one JS object per person, one for the model), read once after an upgrade.

@@ -7,29 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dataRoot, launchChromium, outputDir, recordRequests, serveDist } from './server.mjs';
+import { launchChromium, lfwOrder, outputDir, recordRequests, serveDist } from './server.mjs';
 
 const PER_PERSON = 10;
 // A valid 1x1 PNG.
 const ONE_PIXEL_PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC', 'base64');
-
-/// LFW-5 photos per person in scikit-learn's order (the reference experiment's order).
-async function lfwOrder() {
-  const csv = await readFile(join(dataRoot, 'lfw5/sklearn_order.csv'), 'utf8').catch(() => {
-    throw new Error(`${dataRoot}/lfw5 not found: the LFW-5 data belongs there (set FACELAB_DATA)`);
-  });
-  const [header, ...rows] = csv.trim().split('\n');
-  const col = header.split(',');
-  const byPerson = new Map();
-  for (const row of rows) {
-    const cells = row.split(',');
-    const person = cells[col.indexOf('person')];
-    if (!byPerson.has(person)) byPerson.set(person, []);
-    byPerson.get(person).push(join(dataRoot, 'lfw5/lfw', cells[col.indexOf('file')]));
-  }
-  return [...byPerson.entries()].sort(([a], [b]) => a.localeCompare(b));
-}
 
 const text = async (locator) => (await locator.textContent()) ?? '';
 
@@ -89,7 +72,7 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     ]);
     await page.waitForFunction((n) => /dot\.png/.test(document.querySelector(`[data-testid=person][data-person="${n}"] [data-testid=person-message]`)?.textContent ?? ''), people[0][0]);
     const message = await text(card(people[0][0]).getByTestId('person-message'));
-    assert.match(message, /notes\.jpg: not a readable PNG or JPEG image/);
+    assert.match(message, /notes\.jpg: not a readable PNG, JPEG or WebP image/);
     assert.match(message, /dot\.png: image is 1x1 pixels/);
     assert.match(await text(card(people[0][0]).getByTestId('photo-count')), new RegExp(`${PER_PERSON} photo`));
     // Markup in a name is shown as text, not interpreted.

@@ -58,6 +58,23 @@ export async function launchChromium(extraFlags = []) {
   });
 }
 
+/// LFW-5 photos per person in scikit-learn's order (the reference experiment's order).
+export async function lfwOrder() {
+  const csv = await readFile(join(dataRoot, 'lfw5/sklearn_order.csv'), 'utf8').catch(() => {
+    throw new Error(`${dataRoot}/lfw5 not found: the LFW-5 data belongs there (set FACELAB_DATA)`);
+  });
+  const [header, ...rows] = csv.trim().split('\n');
+  const col = header.split(',');
+  const byPerson = new Map();
+  for (const row of rows) {
+    const cells = row.split(',');
+    const person = cells[col.indexOf('person')];
+    if (!byPerson.has(person)) byPerson.set(person, []);
+    byPerson.get(person).push(join(dataRoot, 'lfw5/lfw', cells[col.indexOf('file')]));
+  }
+  return [...byPerson.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
 /// Records every request the page makes, for the privacy checks.
 export function recordRequests(page) {
   const requests = [];

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use facelab::backbone::BackboneSpec;
 use facelab::compute::{BurnBackend, ComputeClient, ComputeError, CropMode, EmbeddedFace, EmbeddedPhoto, RecognisedPhoto};
 use facelab::head::EpochStats;
+use facelab::library::ScannedPhoto;
 use facelab::model::{TrainedModel, TrainingPlan};
 use facelab::roster::FacePicture;
 use leptos::task::spawn_local;
@@ -179,6 +180,12 @@ impl Compute {
     /// `embed` for up to `parallel_photos()` photos at once; results in the photos' order.
     pub async fn embed_each(self: &Rc<Self>, photos: &[&[u8]], crop: CropMode) -> Vec<Result<Vec<EmbeddedFace>, ComputeError>> {
         self.spread(photos, async |worker, photo| worker.embed(photo, crop).await.map(|photo| photo.faces)).await
+    }
+
+    /// Scans up to `parallel_photos()` library photos at once (every face, embedded); results in
+    /// the photos' order.
+    pub async fn scan_each(self: &Rc<Self>, photos: &[&[u8]]) -> Vec<Result<ScannedPhoto, ComputeError>> {
+        self.spread(photos, async |worker, photo| worker.scan(photo).await).await
     }
 
     /// Converts the user's keras-vggface `.h5` (in the main worker: it is heavy).
