@@ -5,6 +5,8 @@
 //! group by average similarity above the cut, else a group of their own, without redoing the rest.
 //! `bcubed` scores a grouping against the truth (precision and recall per face).
 
+use crate::head::l2_normalized;
+
 /// How faces are grouped.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Clustering {
@@ -18,11 +20,6 @@ impl Default for Clustering {
     fn default() -> Self {
         Self { cut: 0.5, min_size: 2 }
     }
-}
-
-fn normalised(v: &[f32]) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter().map(|x| x / norm).collect()
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -40,7 +37,7 @@ pub struct Groups {
 impl Groups {
     /// Groups `embeddings` from scratch.
     pub fn new(clustering: Clustering, embeddings: &[Vec<f32>]) -> Self {
-        let faces: Vec<Vec<f32>> = embeddings.iter().map(|e| normalised(e)).collect();
+        let faces: Vec<Vec<f32>> = embeddings.iter().map(|e| l2_normalized(e)).collect();
         let n = faces.len();
         // Average linkage: the similarity sum between groups, updated as they merge.
         let mut sums: Vec<Vec<f32>> = (0..n).map(|i| (0..n).map(|j| dot(&faces[i], &faces[j])).collect()).collect();
@@ -72,7 +69,7 @@ impl Groups {
     /// Adds one face: it joins the group it is most similar to on average (at least the cut),
     /// or starts its own. Returns its index.
     pub fn add(&mut self, embedding: &[f32]) -> usize {
-        let face = normalised(embedding);
+        let face = l2_normalized(embedding);
         let index = self.faces.len();
         let average = |group: &Vec<usize>| group.iter().map(|&i| dot(&self.faces[i], &face)).sum::<f32>() / group.len() as f32;
         let nearest = self.members.iter().enumerate().map(|(g, group)| (g, average(group))).max_by(|a, b| a.1.total_cmp(&b.1));
@@ -134,7 +131,7 @@ mod tests {
     fn synthetic(people: usize, each: usize, strays: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
         let mut rng = SmallRng::seed_from_u64(seed);
         let random = |rng: &mut SmallRng| (0..64).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<f32>>();
-        let centres: Vec<Vec<f32>> = (0..people).map(|_| normalised(&random(&mut rng))).collect();
+        let centres: Vec<Vec<f32>> = (0..people).map(|_| l2_normalized(&random(&mut rng))).collect();
         let (mut faces, mut truth) = (Vec::new(), Vec::new());
         for (p, centre) in centres.iter().enumerate() {
             for _ in 0..each {

@@ -200,7 +200,8 @@ pub fn argmax(values: &[f32]) -> usize {
         .expect("non-empty")
 }
 
-fn l2_normalized(v: &[f32]) -> Vec<f32> {
+/// The vector scaled to unit length (a zero vector stays zero).
+pub fn l2_normalized(v: &[f32]) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
     v.iter().map(|x| x / norm).collect()
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backbone::BackboneId;
 use crate::cluster::{Clustering, Groups};
-use crate::head::CentroidClassifier;
+use crate::head::{CentroidClassifier, l2_normalized};
 use crate::model::TrainedModel;
 use crate::roster::{FacePicture, NameError, Photo, Roster, validate_name};
 
@@ -245,18 +245,17 @@ impl Library {
         Some((&self.photos[p], &self.photos[p].faces[f]))
     }
 
-    /// Whether a file was scanned or skipped already (a resumed scan passes over it).
-    pub fn has(&self, path: &str) -> bool {
-        self.photos.iter().any(|p| p.path == path) || self.skipped.iter().any(|s| s.path == path)
+    /// The paths of the files scanned or skipped already (a resumed scan passes over them).
+    pub fn known_paths(&self) -> BTreeSet<&str> {
+        self.photos.iter().map(|p| p.path.as_str()).chain(self.skipped.iter().map(|s| s.path.as_str())).collect()
     }
 
     /// Adds a scanned photo (its faces get their ids); returns its faces' ids. Call
     /// `group_new_faces` after a batch.
     pub fn add(&mut self, mut photo: ScannedPhoto) -> Vec<u32> {
-        let mut next = self.index.keys().next_back().map_or(1, |id| id + 1);
-        for face in &mut photo.faces {
-            face.id = next;
-            next += 1;
+        let first = self.index.keys().next_back().map_or(1, |id| id + 1);
+        for (id, face) in (first..).zip(&mut photo.faces) {
+            face.id = id;
         }
         let ids: Vec<u32> = photo.faces.iter().map(|f| f.id).collect();
         let p = self.photos.len();
@@ -270,14 +269,19 @@ impl Library {
     }
 
     fn unit(&self, face: u32) -> Vec<f32> {
-        let embedding = &self.face(face).expect("an indexed face").1.embedding;
-        let norm = embedding.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        embedding.iter().map(|x| x / norm).collect()
+        l2_normalized(&self.face(face).expect("an indexed face").1.embedding)
     }
 
     fn new_group(&mut self) -> u32 {
         self.curation.next_group += 1;
         self.curation.next_group
+    }
+
+    /// Adds a face's unit embedding to its group's sum and count.
+    fn add_to_sum(sums: &mut BTreeMap<u32, (Vec<f32>, usize)>, group: u32, unit: &[f32]) {
+        let (sum, n) = sums.entry(group).or_insert_with(|| (vec![0.0; unit.len()], 0));
+        sum.iter_mut().zip(unit).for_each(|(s, u)| *s += u);
+        *n += 1;
     }
 
     /// Groups the faces that have no group yet: each joins the existing group it is most similar
@@ -286,10 +290,7 @@ impl Library {
     pub fn group_new_faces(&mut self, clustering: Clustering) {
         let mut sums: BTreeMap<u32, (Vec<f32>, usize)> = BTreeMap::new();
         for (&face, &group) in &self.curation.groups {
-            let unit = self.unit(face);
-            let (sum, n) = sums.entry(group).or_insert_with(|| (vec![0.0; unit.len()], 0));
-            sum.iter_mut().zip(&unit).for_each(|(s, u)| *s += u);
-            *n += 1;
+            Self::add_to_sum(&mut sums, group, &self.unit(face));
         }
         let new: Vec<u32> = self.index.keys().filter(|f| !self.curation.groups.contains_key(f)).copied().collect();
         for face in new {
@@ -300,9 +301,7 @@ impl Library {
                 Some((g, similarity)) if similarity >= clustering.cut => g,
                 _ => self.new_group(),
             };
-            let (sum, n) = sums.entry(group).or_insert_with(|| (vec![0.0; unit.len()], 0));
-            sum.iter_mut().zip(&unit).for_each(|(s, u)| *s += u);
-            *n += 1;
+            Self::add_to_sum(&mut sums, group, &unit);
             self.curation.groups.insert(face, group);
         }
         let alone: Vec<u32> = self
@@ -329,7 +328,7 @@ impl Library {
         let no_rejections = BTreeSet::new();
         let mut labels = BTreeMap::new();
         let mut unknown: Vec<u32> = Vec::new();
-        for (&id, _) in &self.index {
+        for &id in self.index.keys() {
             let group = self.curation.groups.get(&id);
             let decision = self.curation.decisions.get(&id);
             let label = match decision {
@@ -454,6 +453,12 @@ impl Library {
         self.curation.ignored.insert(group);
     }
 
+    /// A face as an enrolled photo: its embedding, thumbnail and picture, under its file's path.
+    fn enrolled_photo(&self, face: u32) -> Option<Photo> {
+        let (photo, found) = self.face(face)?;
+        Some(Photo::new(photo.path.clone(), self.backbone, found.embedding.clone(), found.thumbnail_jpeg.clone(), found.picture.clone()))
+    }
+
     /// Names a group's unknown faces: they enrol a new person of that name, or join the person
     /// already called so, and are theirs from now on. Returns the person's id.
     pub fn name_group(&mut self, group: u32, name: &str, sorting: &Sorting, roster: &mut Roster) -> Result<u32, NameError> {
@@ -466,9 +471,7 @@ impl Library {
             None => roster.add_person(&name)?,
         };
         for face in faces {
-            let (photo, found) = self.face(face).expect("a sorted face");
-            let enrolled = Photo::new(photo.path.clone(), self.backbone, found.embedding.clone(), found.thumbnail_jpeg.clone(), found.picture.clone());
-            roster.add_photo(person, enrolled);
+            roster.add_photo(person, self.enrolled_photo(face).expect("a sorted face"));
             self.curation.decisions.insert(face, Decision::Person(person));
         }
         Ok(person)
@@ -643,11 +646,11 @@ impl Library {
                 Decision::NotPerson(people) => Decision::NotPerson(people.iter().filter_map(|p| ids.get(p).copied()).collect()),
                 Decision::NotAFace => Decision::NotAFace,
             };
-            if let (Decision::Person(id), Some((photo, found))) = (&decision, library.face(face)) {
-                if new_people.contains(id) {
-                    let enrolled = Photo::new(photo.path.clone(), library.backbone, found.embedding.clone(), found.thumbnail_jpeg.clone(), found.picture.clone());
-                    roster.add_photo(*id, enrolled);
-                }
+            if let Decision::Person(id) = &decision
+                && new_people.contains(id)
+                && let Some(enrolled) = library.enrolled_photo(face)
+            {
+                roster.add_photo(*id, enrolled);
             }
             library.curation.decisions.insert(face, decision);
         }
@@ -709,7 +712,8 @@ mod tests {
         assert!(groups[0].1.iter().all(|&f| library.face(f).unwrap().0.path.starts_with("bob/")));
         assert_eq!(sorting.with(&FaceLabel::Ungrouped).len(), 1, "the stranger stays ungrouped");
         assert_eq!(library.photos().len(), 8);
-        assert!(library.has("empty.jpg") && !library.has("other.jpg"));
+        let known = library.known_paths();
+        assert!(known.contains("empty.jpg") && !known.contains("other.jpg"));
     }
 
     #[test]

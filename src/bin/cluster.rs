@@ -36,7 +36,7 @@ fn match_threshold(embeddings: &[Vec<f32>], truth: &[usize], people: usize) -> O
             continue;
         }
         let enrolled: Vec<Vec<f32>> = own[..ENROLLED].iter().map(|&i| embeddings[i].clone()).collect();
-        let centroid = CentroidClassifier::fit(&enrolled, &vec![0; ENROLLED], 1);
+        let centroid = CentroidClassifier::fit(&enrolled, &[0; ENROLLED], 1);
         for (i, embedding) in embeddings.iter().enumerate() {
             if own[..ENROLLED].contains(&i) {
                 continue;

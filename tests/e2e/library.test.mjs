@@ -138,6 +138,7 @@ test('photo library: named, grouped, named again, kept, exported; and its speed'
     await nameGroup();
     const libraryPerson = page.locator('[data-testid=library-person][data-person="Tony Blair"]');
     assert.equal(Number(await libraryPerson.getAttribute('data-faces')), blairPhotos);
+    await page.getByTestId('library').screenshot({ path: join(outputDir, 'library.png') });
     // The photo list names who is in each photo, and searching finds them.
     await page.getByTestId('library-search').fill('tony');
     const blairRows = page.locator('[data-testid=library-photo]');

@@ -23,7 +23,6 @@ pub struct ScanProgress {
     pub passed_over: usize,
     pub faces: usize,
     pub skipped: usize,
-    pub started_ms: f64,
     pub elapsed_ms: f64,
     pub finished: bool,
     pub cancelled: bool,
@@ -67,7 +66,10 @@ pub async fn scan(lib: LibraryState, state: AppState, files: Vec<(String, web_sy
             l.backbone = backbone;
         }
     });
-    let (new, passed_over): (Vec<_>, Vec<_>) = lib.library.with_untracked(|l| files.into_iter().partition(|(path, _)| !l.has(path)));
+    let (new, passed_over): (Vec<_>, Vec<_>) = lib.library.with_untracked(|l| {
+        let known = l.known_paths();
+        files.into_iter().partition(|(path, _)| !known.contains(path.as_str()))
+    });
     let started_ms = now_ms();
     let mut progress = ScanProgress {
         total: new.len(),
@@ -75,7 +77,6 @@ pub async fn scan(lib: LibraryState, state: AppState, files: Vec<(String, web_sy
         passed_over: passed_over.len(),
         faces: 0,
         skipped: 0,
-        started_ms,
         elapsed_ms: 0.0,
         finished: false,
         cancelled: false,
@@ -154,9 +155,10 @@ fn add(lib: LibraryState, photos: Vec<ScannedPhoto>, skipped: Vec<(String, Strin
         return;
     }
     let clustering = lib.clustering();
+    let added = photos.len();
     lib.library.update(|l| {
-        for photo in &photos {
-            l.add(photo.clone());
+        for photo in photos {
+            l.add(photo);
         }
         for (path, reason) in skipped {
             l.skip(path, reason);
@@ -164,7 +166,7 @@ fn add(lib: LibraryState, photos: Vec<ScannedPhoto>, skipped: Vec<(String, Strin
         l.group_new_faces(clustering);
     });
     // Saved as the library holds them (with their face ids).
-    let saved: Vec<ScannedPhoto> = lib.library.with_untracked(|l| l.photos()[l.photos().len() - photos.len()..].to_vec());
+    let saved: Vec<ScannedPhoto> = lib.library.with_untracked(|l| l.photos()[l.photos().len() - added..].to_vec());
     lib.save(saved);
 }
 
