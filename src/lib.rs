@@ -20,4 +20,5 @@ pub mod model;
 pub mod openset;
 pub mod preprocess;
 pub mod roster;
+pub mod sealed;
 pub mod weights;

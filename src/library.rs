@@ -498,7 +498,8 @@ pub struct PhotoResult {
     pub skipped: Option<String>,
 }
 
-const FILE_FORMAT: &str = "facelab-library";
+/// The library export's format name.
+pub const FILE_FORMAT: &str = "facelab-library";
 
 /// The export file: the results per file, and the library itself (to import again), with the
 /// names of the people its decisions refer to.

@@ -393,4 +393,17 @@ mod tests {
         assert!(red_at(16, 4) && !red_at(16, 44), "the left half is on top now");
         assert_eq!((RgbImage::decode(&jpeg).unwrap().width), 48, "without EXIF it stays as stored");
     }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_from_its_header() {
+        // A real 64x64 JPEG whose frame header claims 20000x20000 pixels (1.2 GB decoded): refused
+        // from the header alone, before any pixel is decoded or memory set aside.
+        let mut jpeg = Vec::new();
+        image::RgbImage::new(64, 64).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        let sof = jpeg.windows(2).position(|w| w == [0xff, 0xc0]).expect("a baseline frame header");
+        // Marker, length (2), precision (1), then height and width.
+        jpeg[sof + 5..sof + 7].copy_from_slice(&20_000u16.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&20_000u16.to_be_bytes());
+        assert_eq!(RgbImage::decode(&jpeg).err(), Some(ImageError::TooLarge { width: 20_000, height: 20_000 }));
+    }
 }

@@ -169,6 +169,32 @@ pub enum Request {
     Scan,
 }
 
+impl Request {
+    /// How many photos the request embeds (0 for the others).
+    pub fn photos(&self) -> usize {
+        match self {
+            Request::Embed { .. } | Request::EmbedPicture { .. } | Request::Recognise | Request::Scan => 1,
+            Request::EmbedPixels { count } => *count,
+            Request::Load { .. } | Request::LoadDetector | Request::ConvertVggFace2 | Request::Train { .. } | Request::SetHead => 0,
+        }
+    }
+
+    /// How long the worker may stay silent on this request before the client takes it for hung
+    /// (each progress reply starts the wait anew). `photo_ms`: how long a photo has taken on this
+    /// worker, where known; a photo request may take 30 times that (at least 15 s; 60 s per photo
+    /// before the first is timed, which covers WebGPU compiling its shaders).
+    pub fn patience_ms(&self, photo_ms: Option<f64>) -> f64 {
+        match (self, self.photos()) {
+            // Weights parsed and moved to the device (a WebGPU start compiles shaders too).
+            (Request::Load { .. } | Request::LoadDetector, _) => 180_000.0,
+            (Request::ConvertVggFace2, _) => 600_000.0,
+            (_, 0) => 60_000.0,
+            (_, photos) => photo_ms.map_or(60_000.0, |ms| (30.0 * ms).max(500.0)) * photos as f64,
+        }
+        .max(15_000.0)
+    }
+}
+
 /// A face in a photo and what the backbone made of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddedFace {
@@ -212,5 +238,22 @@ impl Reply {
     /// Whether this reply ends its request (progress replies do not).
     pub fn is_final(&self) -> bool {
         !matches!(self, Self::Epoch(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patience_scales_with_the_photos_and_their_time() {
+        let scan = Request::Scan;
+        assert_eq!(scan.patience_ms(None), 60_000.0);
+        assert_eq!(scan.patience_ms(Some(100.0)), 15_000.0, "never less than 15 s");
+        assert_eq!(scan.patience_ms(Some(2_000.0)), 60_000.0);
+        assert_eq!(Request::EmbedPixels { count: 40 }.patience_ms(Some(100.0)), 120_000.0);
+        assert_eq!(Request::EmbedPixels { count: 40 }.patience_ms(None), 2_400_000.0);
+        assert_eq!(Request::SetHead.patience_ms(Some(1.0)), 60_000.0);
+        assert!(Request::Load { backbone: BackboneId::FaceRes, backend: BurnBackend::Flex }.patience_ms(None) >= 180_000.0);
     }
 }

@@ -3,12 +3,13 @@
 //! replaces anything.
 
 use burn::tensor::Device;
-use facelab::archive::Archive;
+use facelab::archive::{self, Archive};
 use facelab::roster::Roster;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
+use super::sealing::{self, PassphraseField};
 use super::state::AppState;
 use super::thumbnail::blob_url;
 use super::{fetch, picked_files};
@@ -29,18 +30,28 @@ pub fn download(bytes: &[u8], file_name: &str) -> Result<(), wasm_bindgen::JsVal
 pub fn YourData() -> impl IntoView {
     let state = expect_context::<AppState>();
     let (status, set_status) = signal(String::new());
-    let export = move |_| {
+    let passphrase = RwSignal::new(String::new());
+    let export = Action::new_local(move |_: &()| async move {
         let archive = state.roster.with_untracked(|roster| state.models.with_untracked(|models| Archive::new(roster, models.values())));
-        set_status.set(match download(&archive.to_json(), EXPORT_FILE) {
-            Ok(()) => format!("Exported to {EXPORT_FILE}. It holds face thumbnails and names: keep it private."),
-            Err(e) => format!("Export failed: {e:?}"),
+        let passphrase = passphrase.get_untracked();
+        let (bytes, kept) = match passphrase.is_empty() {
+            true => (Ok(archive.to_json()), "keep it private"),
+            false => (sealing::seal(&archive.to_json(), archive::FORMAT, &passphrase).await, "protected with your passphrase: without it, it cannot be read"),
+        };
+        set_status.set(match bytes.map(|bytes| download(&bytes, EXPORT_FILE)) {
+            Ok(Ok(())) => format!("Exported to {EXPORT_FILE}. It holds face thumbnails and names: {kept}."),
+            Ok(Err(e)) => format!("Export failed: {e:?}"),
+            Err(e) => format!("Export failed: {e}"),
         });
-    };
+    });
     let import = Action::new_local(move |file: &web_sys::File| {
         let file = file.clone();
         async move {
             let imported = match fetch::file_bytes(&file).await {
-                Ok(bytes) => Archive::import(&bytes, &Device::flex()).map_err(|e| e.to_string()),
+                Ok(bytes) => match sealing::open(bytes, &passphrase.get_untracked()).await {
+                    Ok(bytes) => Archive::import(&bytes, &Device::flex()).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
                 Err(e) => Err(e.to_string()),
             };
             let (roster, models) = match imported {
@@ -69,13 +80,14 @@ pub fn YourData() -> impl IntoView {
             <h2>"Your data"</h2>
             <p class="muted">"People, embeddings, face pictures and the trained models are kept in this browser's storage and never leave this device."</p>
             <div class="row">
-                <button data-testid="export" on:click=export>"Export to a file"</button>
+                <button data-testid="export" on:click=move |_| { export.dispatch_local(()); } disabled=move || export.pending().get()>"Export to a file"</button>
                 <label class="button">"Import a file"
                     <input type="file" accept=".json,application/json" class="hidden" data-testid="import-input"
                         on:change=move |ev| if let Some(file) = picked_files(&ev).into_iter().next() { import.dispatch_local(file); }/>
                 </label>
                 <button class="danger-fill" data-testid="delete-everything" on:click=delete_everything>"Delete everything"</button>
             </div>
+            <PassphraseField value=passphrase testid="data-passphrase"/>
             <p data-testid="data-status">{status}</p>
         </section>
     }

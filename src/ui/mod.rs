@@ -17,6 +17,7 @@ mod library;
 mod people;
 mod persist;
 mod recognise;
+mod sealing;
 mod sample;
 mod state;
 mod storage;

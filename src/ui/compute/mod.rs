@@ -18,6 +18,8 @@ use facelab::roster::FacePicture;
 use leptos::task::spawn_local;
 use worker_channel::WorkerChannel;
 
+use super::sleep_ms;
+
 type Worker = Rc<ComputeClient<WorkerChannel>>;
 
 /// What the page shows of the client's state.
@@ -42,6 +44,8 @@ pub struct Compute {
     backend: Cell<Option<BurnBackend>>,
     /// Bumped by every start, so that helpers of an earlier start are not kept.
     generation: Cell<u32>,
+    /// A restart after the main worker stopped is under way (the other requests wait for it).
+    restarting: Cell<bool>,
     events: Box<dyn Fn(ComputeEvent)>,
 }
 
@@ -56,6 +60,7 @@ impl Compute {
             helpers: RefCell::new(Vec::new()),
             backend: Cell::new(None),
             generation: Cell::new(0),
+            restarting: Cell::new(false),
             events: Box::new(events),
         })
     }
@@ -129,22 +134,61 @@ impl Compute {
         }
     }
 
+    /// Drops a helper that stopped (once, though several of its requests fail) and starts another.
+    fn replace_helper(self: &Rc<Self>, stopped: &Worker, why: &str) {
+        let mut helpers = self.helpers.borrow_mut();
+        let Some(at) = helpers.iter().position(|h| Rc::ptr_eq(h, stopped)) else { return };
+        helpers.remove(at);
+        drop(helpers);
+        self.note(format!("A helper worker stopped ({why}); its photo went to the main worker and a new helper is starting."));
+        let (this, backend, generation) = (self.clone(), self.backend.get(), self.generation.get());
+        spawn_local(async move {
+            if let Some(backend) = backend
+                && let Ok((helper, None)) = this.spawn(backend).await
+                && this.generation.get() == generation
+            {
+                this.helpers.borrow_mut().push(helper);
+            }
+        });
+    }
+
     fn main(&self) -> Result<Worker, ComputeError> {
         self.main.borrow().clone().ok_or(ComputeError::NotLoaded)
     }
 
-    /// Runs `call` on the main worker. If the worker dies (WebGPU lost, say), a new one starts on
-    /// the CPU and `call` runs once more.
+    /// Runs `call` on the main worker. If the worker dies or hangs (WebGPU lost, say), a new one
+    /// starts on the CPU and `call` runs once more.
     async fn on_main<T>(self: &Rc<Self>, call: impl AsyncFn(Worker) -> Result<T, ComputeError>) -> Result<T, ComputeError> {
-        match call(self.main()?).await {
+        let worker = self.ready_main().await?;
+        match call(worker.clone()).await {
             Err(ComputeError::WorkerStopped(why)) => {
-                let was = self.backend.get().map_or("the backend", BurnBackend::label);
-                self.note(format!("The computation on {was} stopped ({why}); restarted on the CPU (burn-flex)."));
-                self.start(BurnBackend::Flex).await?;
-                call(self.main()?).await
+                self.restart_after(&worker, &why).await?;
+                call(self.ready_main().await?).await
             }
             other => other,
         }
+    }
+
+    /// The main worker, once a restart under way has finished.
+    async fn ready_main(&self) -> Result<Worker, ComputeError> {
+        while self.restarting.get() {
+            sleep_ms(50).await;
+        }
+        self.main()
+    }
+
+    /// Restarts on the CPU after `stopped` (the main worker) stopped, unless another request that
+    /// failed with it has restarted already.
+    async fn restart_after(self: &Rc<Self>, stopped: &Worker, why: &str) -> Result<(), ComputeError> {
+        if self.restarting.get() || !self.main.borrow().as_ref().is_some_and(|main| Rc::ptr_eq(main, stopped)) {
+            return Ok(());
+        }
+        self.restarting.set(true);
+        let was = self.backend.get().map_or("the backend", BurnBackend::label);
+        self.note(format!("The computation on {was} stopped ({why}); restarted on the CPU (burn-flex)."));
+        let started = self.start(BurnBackend::Flex).await;
+        self.restarting.set(false);
+        started.map(|_| ())
     }
 
     /// Finds and embeds the faces in a photo file.
@@ -167,7 +211,10 @@ impl Compute {
             async move {
                 match helper {
                     Some(helper) => match job(&helper, item).await {
-                        Err(ComputeError::WorkerStopped(_)) => self.on_main(async |worker| job(&worker, item).await).await,
+                        Err(ComputeError::WorkerStopped(why)) => {
+                            self.replace_helper(&helper, &why);
+                            self.on_main(async |worker| job(&worker, item).await).await
+                        }
                         other => other,
                     },
                     None => self.on_main(async |worker| job(&worker, item).await).await,

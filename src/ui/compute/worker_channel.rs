@@ -1,6 +1,8 @@
 //! A `Channel` to a compute worker (`public/worker.js`, the app's own module in a Web Worker):
 //! numbers each request, routes the worker's replies back to it, and turns a worker that dies
-//! (a panic, or WebGPU lost) into `ComputeError::WorkerStopped` for every open request.
+//! (a panic, or WebGPU lost) into `ComputeError::WorkerStopped` for every open request. A
+//! watchdog does the same for a worker that stops answering (it hangs, or closed itself: the page
+//! hears nothing of either): silent longer than the request's patience, it is terminated.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -12,6 +14,7 @@ use futures_channel::{mpsc, oneshot};
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
+use crate::ui::{now_ms, sleep_ms};
 use crate::wire::{message, parse};
 
 const WORKER_URL: &str = "public/worker.js";
@@ -35,11 +38,16 @@ impl Routes {
     }
 }
 
+/// The worker's message and error handlers, kept alive with it.
+type Handlers = (Closure<dyn Fn(MessageEvent)>, Closure<dyn Fn(ErrorEvent)>);
+
 pub struct WorkerChannel {
     worker: Worker,
     routes: Rc<RefCell<Routes>>,
     next_job: Cell<u32>,
-    _handlers: (Closure<dyn Fn(MessageEvent)>, Closure<dyn Fn(ErrorEvent)>),
+    /// How long a photo has taken on this worker (a running average), for the watchdog.
+    photo_ms: Cell<Option<f64>>,
+    _handlers: Handlers,
 }
 
 impl WorkerChannel {
@@ -88,7 +96,7 @@ impl WorkerChannel {
         };
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let channel = Self { worker, routes, next_job: Cell::new(0), _handlers: (on_message, on_error) };
+        let channel = Self { worker, routes, next_job: Cell::new(0), photo_ms: Cell::new(None), _handlers: (on_message, on_error) };
         match has_started.await {
             Ok(()) => Ok(channel),
             Err(_) => Err(ComputeError::WorkerStart(channel.routes.borrow().stopped.clone().unwrap_or_else(|| "it did not start".into()))),
@@ -110,14 +118,36 @@ impl Channel for WorkerChannel {
         if let Err(e) = self.worker.post_message_with_transfer(&message, &transfer) {
             self.routes.borrow_mut().stop(format!("cannot reach the worker: {e:?}"));
         }
-        while let Some((reply, bytes)) = incoming.next().await {
-            match reply {
-                Reply::Failed { error } => return Err(error),
-                reply if reply.is_final() => return Ok((reply, bytes)),
-                reply => progress(reply),
+        let (started, photos) = (now_ms(), request.photos());
+        let patience = request.patience_ms(self.photo_ms.get());
+        loop {
+            let next = match futures::future::select(incoming.next(), Box::pin(sleep_ms(patience as i32))).await {
+                futures::future::Either::Left((next, _)) => next,
+                futures::future::Either::Right(_) => return Err(self.hung(patience)),
+            };
+            match next {
+                Some((Reply::Failed { error }, _)) => return Err(error),
+                Some((reply, bytes)) if reply.is_final() => {
+                    if photos > 0 {
+                        let ms = (now_ms() - started) / photos as f64;
+                        self.photo_ms.set(Some(self.photo_ms.get().map_or(ms, |average| 0.8 * average + 0.2 * ms)));
+                    }
+                    return Ok((reply, bytes));
+                }
+                Some((reply, _)) => progress(reply),
+                None => return Err(ComputeError::WorkerStopped("the worker went away".into())),
             }
         }
-        Err(ComputeError::WorkerStopped("the worker went away".into()))
+    }
+}
+
+impl WorkerChannel {
+    /// Ends a worker that has not answered for `patience` ms: its open requests fail as stopped.
+    fn hung(&self, patience: f64) -> ComputeError {
+        let why = format!("no answer for {:.0} s", patience / 1000.0);
+        self.worker.terminate();
+        self.routes.borrow_mut().stop(why.clone());
+        ComputeError::WorkerStopped(why)
     }
 }
 

@@ -8,12 +8,13 @@ mod scan;
 mod views;
 
 use facelab::cluster::Clustering;
-use facelab::library::{Library, Recogniser, Sorting};
+use facelab::library::{FILE_FORMAT, Library, Recogniser, Sorting};
 use facelab::roster::Roster;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::data::download;
+use super::sealing::{self, PassphraseField};
 use super::state::AppState;
 use super::{fetch, storage};
 use scan::ScanProgress;
@@ -176,6 +177,7 @@ fn LibraryFile() -> impl IntoView {
     let state = expect_context::<AppState>();
     let lib = expect_context::<LibraryState>();
     let (with_pictures, set_with_pictures) = signal(false);
+    let passphrase = RwSignal::new(String::new());
     let export = move |csv: bool| {
         let sorting = lib.sorting.get_untracked();
         let (text, file) = lib.library.with_untracked(|l| {
@@ -183,16 +185,30 @@ fn LibraryFile() -> impl IntoView {
                 if csv { (l.to_csv(&sorting, r), "facelab-library.csv") } else { (l.to_file_json(&sorting, r, with_pictures.get_untracked()), "facelab-library.json") }
             })
         });
-        if let Err(e) = download(text.as_bytes(), file) {
-            lib.message.set(format!("Could not offer the file: {e:?}"));
-        }
+        let passphrase = passphrase.get_untracked();
+        spawn_local(async move {
+            // The CSV is for spreadsheets, which could not open it protected.
+            let bytes = match passphrase.is_empty() || csv {
+                true => Ok(text.into_bytes()),
+                false => sealing::seal(text.as_bytes(), FILE_FORMAT, &passphrase).await,
+            };
+            match bytes.map(|bytes| download(&bytes, file)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => lib.message.set(format!("Could not offer the file: {e:?}")),
+                Err(e) => lib.message.set(format!("Export failed: {e}")),
+            }
+        });
     };
     let import = move |ev: leptos::ev::Event| {
         let Some(file) = super::picked_files(&ev).into_iter().next() else { return };
         spawn_local(async move {
-            let text = match fetch::file_bytes(&file).await {
+            let bytes = match fetch::file_bytes(&file).await {
+                Ok(bytes) => sealing::open(bytes, &passphrase.get_untracked()).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let text = match bytes {
                 Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(e) => return lib.message.set(e.to_string()),
+                Err(e) => return lib.message.set(format!("{} was not imported: {e}", file.name())),
             };
             let mut roster = state.roster.get_untracked();
             match Library::from_file_json(&text, &mut roster) {
@@ -217,5 +233,6 @@ fn LibraryFile() -> impl IntoView {
                 <input type="file" class="hidden" accept=".json,application/json" data-testid="library-import" on:change=import/>
             </label>
         </div>
+        <PassphraseField value=passphrase testid="library-passphrase"/>
     }
 }
