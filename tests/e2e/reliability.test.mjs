@@ -1,7 +1,8 @@
-// Faults and protected files, in headless Chromium: the compute workers stop answering in the
-// middle of an enrolment (one closes itself, the others hang) and the watchdog restarts them with
-// nothing lost; an export protected with a passphrase opens only with it (checked independently
-// with Node's WebCrypto), and a wrong passphrase or a changed file is refused with nothing changed.
+// Faults, protected files and no network, in headless Chromium: the compute workers stop answering
+// in the middle of an enrolment (one closes itself, the others hang) and the watchdog restarts them
+// with nothing lost; an export protected with a passphrase opens only with it (checked
+// independently with Node's WebCrypto), and a wrong passphrase or a changed file is refused with
+// nothing changed; once visited, the app loads and enrols with the network off and the server gone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,7 +16,7 @@ const POWELL = Array.from({ length: 30 }, (_, i) => join(dataRoot, `lfw5/lfw/Col
 async function open(t) {
   const { server, origin } = await serveDist();
   const browser = await launchChromium();
-  t.after(async () => { await browser.close(); server.close(); });
+  t.after(async () => { await browser.close(); if (server.listening) server.close(); });
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
   const errors = [];
@@ -34,7 +35,7 @@ async function open(t) {
     const foreign = requests.filter((r) => new URL(r.url).origin !== origin && !/^(data|blob):/.test(r.url));
     assert.deepEqual(foreign.map((r) => r.url), [], 'requests left the page');
   };
-  return { page, context, errors, card, addPerson, photos, noForeignRequests };
+  return { page, context, server, errors, card, addPerson, photos, noForeignRequests };
 }
 
 /// Starts enrolling files into a person.
@@ -151,5 +152,27 @@ test('a passphrase protects the export: opened only with it, a changed file refu
   assert.match(await importFile('protected-f.json', exported, PASSPHRASE), /Imported 1 people and 3 photos/);
   assert.equal(await photos(card('Colin Powell')), 3);
   noForeignRequests();
+  assert.deepEqual(errors, []);
+});
+
+test('offline once visited: installable, and with no network the app loads and enrols', async (t) => {
+  const { page, context, server, errors, addPerson, photos, card } = await open(t);
+  assert.equal(await page.evaluate(async () => (await navigator.serviceWorker.ready).active.scriptURL.replace(location.origin, '')), '/sw.js');
+  const cdp = await context.newCDPSession(page);
+  const manifest = await cdp.send('Page.getAppManifest');
+  assert.deepEqual(manifest.errors, [], 'the web app manifest has errors');
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  // Playwright's contexts are incognito ones, where Chromium installs nothing: the only error allowed.
+  console.log('installability errors:', installabilityErrors);
+  assert.deepEqual(installabilityErrors.map((e) => e.errorId).filter((id) => id !== 'in-incognito'), []);
+  // The network goes, and the server with it.
+  server.closeAllConnections();
+  await new Promise((done) => server.close(done));
+  await context.setOffline(true);
+  await page.reload();
+  await page.getByTestId('backbone-status').filter({ hasText: /Backend:/ }).waitFor({ timeout: 180_000 });
+  const person = await enrollAll(await addPerson('Offline'), POWELL.slice(0, 2));
+  await settle(person);
+  assert.equal(await photos(card('Offline')), 2);
   assert.deepEqual(errors, []);
 });

@@ -8,7 +8,7 @@ import { chromium } from 'playwright-core';
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm',
   '.css': 'text/css', '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.txt': 'text/plain', '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream',
+  '.txt': 'text/plain', '.svg': 'image/svg+xml', '.webmanifest': 'application/manifest+json', '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream',
 };
 
 export const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
