@@ -47,18 +47,25 @@ pub fn read_keras_h5(bytes: &[u8]) -> Result<SourceTensors, ConvertError> {
     let file = hdf5_pure::File::from_bytes(bytes.to_vec()).map_err(|e| ConvertError::NotHdf5(e.to_string()))?;
     let root = file.group("model_weights").unwrap_or_else(|_| file.root());
     let mut tensors = SourceTensors::new();
-    collect_datasets(&root, "", &mut tensors)?;
+    collect_datasets(&root, "", 0, &mut tensors)?;
     Ok(tensors)
 }
 
-fn collect_datasets(group: &hdf5_pure::Group, prefix: &str, out: &mut SourceTensors) -> Result<(), ConvertError> {
+/// Keras nests weights three groups deep (four in a whole-model save); a damaged file can link a
+/// group into itself, which would recurse without end.
+const MAX_GROUP_DEPTH: usize = 16;
+
+fn collect_datasets(group: &hdf5_pure::Group, prefix: &str, depth: usize, out: &mut SourceTensors) -> Result<(), ConvertError> {
+    if depth > MAX_GROUP_DEPTH {
+        return Err(ConvertError::Hdf5 { at: prefix.to_string(), why: format!("groups nested more than {MAX_GROUP_DEPTH} deep") });
+    }
     let at = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
     fn hdf5(path: &str) -> impl FnOnce(hdf5_pure::Error) -> ConvertError + '_ {
         move |e| ConvertError::Hdf5 { at: path.to_string(), why: e.to_string() }
     }
     for name in group.groups().map_err(hdf5(prefix))? {
         let path = at(&name);
-        collect_datasets(&group.group(&name).map_err(hdf5(&path))?, &path, out)?;
+        collect_datasets(&group.group(&name).map_err(hdf5(&path))?, &path, depth + 1, out)?;
     }
     for name in group.datasets().map_err(hdf5(prefix))? {
         let path = at(&name);
