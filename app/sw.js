@@ -19,7 +19,8 @@ self.addEventListener('fetch', (event) => {
     const cache = await caches.open(CACHE);
     try {
       const response = await fetch(event.request);
-      if (response.ok) await cache.put(event.request, response.clone());
+      // Kept for later, and never in the way: a full quota leaves the older copy in place.
+      if (response.ok) event.waitUntil(cache.put(event.request, response.clone()).catch(() => {}));
       return response;
     } catch (offline) {
       const kept = await cache.match(event.request, { ignoreSearch: true });

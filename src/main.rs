@@ -14,7 +14,7 @@ fn main() {
     console_error_panic_hook::set_once();
     match js_sys::global().dyn_into::<web_sys::DedicatedWorkerGlobalScope>() {
         Ok(scope) => worker::run(scope),
-        Err(_) => leptos::mount::mount_to_body(ui::App),
+        Err(_) => leptos::mount::mount_to_body(ui::Root),
     }
 }
 

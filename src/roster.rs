@@ -142,6 +142,45 @@ pub struct Person {
     pub photos: Vec<Photo>,
 }
 
+/// A roster without its photos' contents: the storage keeps this as one small record and each
+/// photo as a record of its own, so a save writes only the photos that changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RosterIndex {
+    pub version: u32,
+    pub people: Vec<PersonIndex>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonIndex {
+    pub id: u32,
+    pub name: String,
+    /// Their photos' ids, in order.
+    pub photos: Vec<u32>,
+}
+
+/// Tells a saved photo from a changed one under the same id: a backbone added its embedding, or
+/// the id now names another photo (the roster was imported, or an id freed and given again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhotoVersion {
+    backbones: Vec<BackboneId>,
+    content: u64,
+}
+
+impl PhotoVersion {
+    fn of(photo: &Photo) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (&photo.file_name, &photo.thumbnail_png, photo.picture.as_ref().map(|p| p.jpeg.len())).hash(&mut hasher);
+        Self { backbones: photo.embeddings.keys().copied().collect(), content: hasher.finish() }
+    }
+}
+
+/// What a save writes: the photos new or changed since `saved`, and the ids no longer there.
+pub struct RosterChanges<'a> {
+    pub changed: Vec<&'a Photo>,
+    pub removed: Vec<u32>,
+}
+
 /// Everyone enrolled, in the order they were added. Ids are unique across people and photos.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Roster {
@@ -247,6 +286,31 @@ impl Roster {
     pub fn set_embedding(&mut self, photo: u32, backbone: BackboneId, embedding: Vec<f32>) -> bool {
         let found = self.people.iter_mut().flat_map(|p| p.photos.iter_mut()).find(|p| p.id == photo);
         found.map(|photo| photo.embeddings.insert(backbone, embedding)).is_some()
+    }
+
+    /// The roster without its photos' contents.
+    pub fn index(&self) -> RosterIndex {
+        let people = self.people.iter().map(|p| PersonIndex { id: p.id, name: p.name.clone(), photos: p.photos.iter().map(|f| f.id).collect() }).collect();
+        RosterIndex { version: self.version, people }
+    }
+
+    /// The roster an index and its photos make; a photo the index names but `photos` lacks is
+    /// left out (its record was lost), one not named is dropped.
+    pub fn from_index(index: RosterIndex, mut photos: BTreeMap<u32, Photo>) -> Self {
+        let people = index.people.into_iter().map(|p| Person { id: p.id, name: p.name, photos: p.photos.iter().filter_map(|id| photos.remove(id)).collect() });
+        Self { version: index.version, people: people.collect() }
+    }
+
+    /// Each photo's version, to compare with at the next save.
+    pub fn photo_versions(&self) -> BTreeMap<u32, PhotoVersion> {
+        self.photos().map(|p| (p.id, PhotoVersion::of(p))).collect()
+    }
+
+    /// The photos new or changed since the versions `saved`, and those removed.
+    pub fn changes_since(&self, saved: &BTreeMap<u32, PhotoVersion>) -> RosterChanges<'_> {
+        let changed = self.photos().filter(|p| saved.get(&p.id) != Some(&PhotoVersion::of(p))).collect();
+        let here: std::collections::BTreeSet<u32> = self.photos().map(|p| p.id).collect();
+        RosterChanges { changed, removed: saved.keys().filter(|id| !here.contains(id)).copied().collect() }
     }
 
     fn photos(&self) -> impl Iterator<Item = &Photo> {
@@ -406,6 +470,32 @@ mod tests {
         assert_eq!(roster.check(), Ok(()));
         roster.people[0].photos[0].picture.as_mut().unwrap().jpeg = b"GIF89a".to_vec();
         assert!(matches!(roster.check(), Err(RosterError::DamagedPicture { .. })));
+    }
+
+    #[test]
+    fn a_save_writes_only_what_changed_and_the_index_rebuilds_the_roster() {
+        let photo = |name: &str| Photo::new(name.into(), BackboneId::FaceRes, vec![1.0, 2.0], PNG_SIGNATURE.to_vec(), None);
+        let mut roster = Roster::default();
+        let ada = roster.add_person("Ada").unwrap();
+        let first = roster.add_photo(ada, photo("a.jpg")).unwrap();
+        let second = roster.add_photo(ada, photo("b.jpg")).unwrap();
+        let ids = |changes: RosterChanges| (changes.changed.iter().map(|p| p.id).collect::<Vec<_>>(), changes.removed);
+        assert_eq!(ids(roster.changes_since(&BTreeMap::new())), (vec![first, second], vec![]));
+        let saved = roster.photo_versions();
+        assert_eq!(ids(roster.changes_since(&saved)), (vec![], vec![]));
+        // Another backbone's embedding changes the photo; a removed photo's id given again to
+        // another file is a new photo, not the saved one.
+        roster.set_embedding(first, BackboneId::DlibResNet, vec![3.0]);
+        roster.remove_photo(ada, second);
+        assert_eq!(ids(roster.changes_since(&saved)), (vec![first], vec![second]));
+        assert_eq!(roster.add_photo(ada, photo("c.jpg")), Some(second));
+        assert_eq!(ids(roster.changes_since(&saved)), (vec![first, second], vec![]));
+        // The index and the photos' records make the same roster again; a lost record is left out.
+        let records: BTreeMap<u32, Photo> = roster.people()[0].photos.iter().map(|p| (p.id, p.clone())).collect();
+        assert_eq!(Roster::from_index(roster.index(), records.clone()), roster);
+        let mut lost = records;
+        lost.remove(&first);
+        assert_eq!(Roster::from_index(roster.index(), lost).photo_count(), 1);
     }
 
     #[test]

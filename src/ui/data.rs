@@ -79,6 +79,11 @@ pub fn YourData() -> impl IntoView {
         <section class="card">
             <h2>"Your data"</h2>
             <p class="muted">"People, embeddings, face pictures and the trained models are kept in this browser's storage and never leave this device."</p>
+            <p class="muted" data-testid="storage-persistence">{move || match state.persistent.get() {
+                Some(true) => "The browser keeps this storage even when the disk runs short.",
+                Some(false) => "The browser may clear this storage when the disk runs short (it keeps it for sites you use often, or that you install): export a copy now and then.",
+                None => "",
+            }}</p>
             <div class="row">
                 <button data-testid="export" on:click=move |_| { export.dispatch_local(()); } disabled=move || export.pending().get()>"Export to a file"</button>
                 <label class="button">"Import a file"

@@ -21,6 +21,7 @@ mod sealing;
 mod sample;
 mod state;
 mod storage;
+mod tabs;
 mod thumbnail;
 mod training;
 mod users_weights;
@@ -31,6 +32,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
 use state::AppState;
+pub use tabs::Root;
 use weights::{DETECTOR_URL, Manifest};
 
 pub fn now_ms() -> f64 {
@@ -90,6 +92,7 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     let (storage_note, set_storage_note) = signal(String::new());
     let saving = persist::keep_saved(state, set_storage_note);
+    expect_context::<tabs::HandOver>().before_leaving(move || persist::save_now_and_stop(state, saving));
     spawn_local(start_up(state, saving, set_storage_note));
 
     view! {

@@ -1,8 +1,12 @@
 //! The page's link to its storage: restore what this browser saved, then save every change
-//! (the roster debounced: enrolling a batch is saved once, after the last photo). What was just
+//! (the roster debounced: enrolling a batch is saved once, after the last photo; only the photos
+//! new or changed since the last save are written). What was just
 //! restored is not written back: a write at start-up would be wasted, and it would fix the
 //! browser's view of the quota before the user's first change.
 
+use std::collections::BTreeMap;
+
+use facelab::roster::PhotoVersion;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -15,6 +19,10 @@ pub struct Saving {
     restored: StoredValue<bool>,
     skip_roster: StoredValue<bool>,
     skip_model: StoredValue<bool>,
+    /// Counts the roster's changes: a debounced save runs only if none came after it.
+    latest_change: StoredValue<u32>,
+    /// The photos as the storage has them.
+    saved: StoredValue<BTreeMap<u32, PhotoVersion>>,
 }
 
 impl Saving {
@@ -49,6 +57,7 @@ pub async fn restore(state: AppState, saving: Saving) -> String {
             };
             saving.skip_roster.set_value(true);
             saving.skip_model.set_value(true);
+            saving.saved.set_value(roster.photo_versions());
             state.roster.set(roster);
             state.models.set(models);
             note
@@ -61,11 +70,22 @@ pub async fn restore(state: AppState, saving: Saving) -> String {
 
 /// Saves the roster and the model after every change once they are restored.
 pub fn keep_saved(state: AppState, set_note: WriteSignal<String>) -> Saving {
-    let saving = Saving { restored: StoredValue::new(false), skip_roster: StoredValue::new(false), skip_model: StoredValue::new(false) };
-    let failed = move |e: storage::StorageError| {
-        set_note.set(format!("Could not save to this browser's storage ({e}); what is enrolled stays on this page until it is closed."))
+    let saving = Saving {
+        restored: StoredValue::new(false),
+        skip_roster: StoredValue::new(false),
+        skip_model: StoredValue::new(false),
+        latest_change: StoredValue::new(0),
+        saved: StoredValue::new(BTreeMap::new()),
     };
-    let latest_change = StoredValue::new(0u32);
+    let failed = move |e: storage::StorageError| {
+        set_note.set(match e {
+            storage::StorageError::Full => "The browser's storage for this page is full: the newest photos are on this page only, and what was saved before is kept as it was. \
+                Export your data (Your data, below) to keep a copy, then free space (remove photos here, or other sites' data in the browser's settings): the next change saves everything again."
+                .into(),
+            e => format!("Could not save to this browser's storage ({e}); what is enrolled stays on this page until it is closed."),
+        })
+    };
+    let latest_change = saving.latest_change;
     Effect::new(move |_| {
         // Track only: the roster is copied once, when the debounced save runs, not per change.
         state.roster.track();
@@ -79,8 +99,12 @@ pub fn keep_saved(state: AppState, set_note: WriteSignal<String>) -> Saving {
             if latest_change.get_value() != change {
                 return;
             }
-            if let Err(e) = storage::save_roster(&state.roster.get_untracked()).await {
-                failed(e);
+            match save_roster(state, saving).await {
+                Ok(()) if state.persistent.get_untracked().is_none() && !state.roster.with_untracked(|r| r.is_empty()) => {
+                    state.persistent.set(storage::ask_to_persist().await);
+                }
+                Ok(()) => {}
+                Err(e) => failed(e),
             }
         });
     });
@@ -95,4 +119,29 @@ pub fn keep_saved(state: AppState, set_note: WriteSignal<String>) -> Saving {
         }
     });
     saving
+}
+
+/// Saves the roster and the models now, and nothing after: another tab takes the data over.
+pub async fn save_now_and_stop(state: AppState, saving: Saving) {
+    if !saving.restored.get_value() {
+        return;
+    }
+    saving.restored.set_value(false);
+    // A debounced save still waiting finds a newer change and does nothing.
+    saving.latest_change.update_value(|n| *n += 1);
+    let models = state.models.get_untracked();
+    if let Err(e) = save_roster(state, saving).await.and(storage::save_models(&models).await) {
+        leptos::logging::warn!("saving before another tab takes over: {e}");
+    }
+}
+
+/// Writes the roster's index and the photos changed since the last save.
+async fn save_roster(state: AppState, saving: Saving) -> Result<(), storage::StorageError> {
+    let (save, versions) = state.roster.with_untracked(|roster| {
+        let save = saving.saved.with_value(|saved| storage::RosterSave::new(roster, roster.changes_since(saved)));
+        (save, roster.photo_versions())
+    });
+    storage::save_roster(&save).await?;
+    saving.saved.set_value(versions);
+    Ok(())
 }

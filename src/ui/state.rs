@@ -66,6 +66,9 @@ pub struct AppState {
     pub model: Memo<Option<TrainedModel>>,
     pub speed: RwSignal<BTreeMap<BackboneId, Speed>>,
     pub reembedding: RwSignal<Option<Reembedding>>,
+    /// Whether the browser keeps this page's storage when the disk runs short (asked at the
+    /// first save; `None`: not asked yet, or it cannot be).
+    pub persistent: RwSignal<Option<bool>>,
     cancel_reembedding: StoredValue<bool>,
 }
 
@@ -88,6 +91,7 @@ impl AppState {
             model: Memo::new(move |_| models.with(|m| m.get(&backbone.get()).cloned())),
             speed: RwSignal::new(BTreeMap::new()),
             reembedding: RwSignal::new(None),
+            persistent: RwSignal::new(None),
             cancel_reembedding: StoredValue::new(false),
         }
     }

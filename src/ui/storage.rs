@@ -1,13 +1,16 @@
 //! Keeps the roster (names, embeddings, face thumbnails and pictures) and each backbone's trained
 //! model in the browser's IndexedDB, so that they survive a reload: each as the JSON of the
-//! core's own type. Nothing leaves the device.
+//! core's own type, the roster as a small index plus one record per photo (a save writes only
+//! the photos that changed, so thousands of photos cost no more per save than a few). Each save
+//! is one transaction: where it fails (a full quota), what was saved before stays as it was.
+//! Nothing leaves the device.
 
 use std::collections::BTreeMap;
 
 use facelab::backbone::BackboneId;
 use facelab::library::{Curation, Library, ScannedPhoto, Skipped};
 use facelab::model::{Report, TrainedModel};
-use facelab::roster::{Person, Photo, Roster};
+use facelab::roster::{Person, Photo, Roster, RosterChanges, RosterIndex};
 use js_sys::{Array, Float32Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -15,8 +18,12 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode};
 
 const DATABASE: &str = "facelab";
-/// One record each, under `KEY`: the roster's and the model's JSON.
+/// The roster: its index under `KEY`, and one record per photo, keyed by the photo's id.
+const ROSTER_INDEX: &str = "roster-index";
+const ROSTER_PHOTOS: &str = "roster-photos";
+/// Version 4's roster, one record under `KEY`, read where no index is saved yet.
 const ROSTER: &str = "roster";
+/// The models' JSON under `KEY`.
 const MODEL: &str = "model";
 const KEY: &str = "current";
 /// Version 2's store of one record per person, read once where no roster is saved yet.
@@ -25,8 +32,9 @@ const PEOPLE_V2: &str = "people";
 /// one record per scanned photo, keyed by its path.
 const LIBRARY: &str = "library";
 const LIBRARY_PHOTOS: &str = "library-photos";
-/// Version 2 added the model store, version 3 the roster store, version 4 the library's.
-const VERSION: u32 = 4;
+/// Version 2 added the model store, version 3 the roster store, version 4 the library's,
+/// version 5 the roster's index and photo stores.
+const VERSION: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -41,6 +49,9 @@ pub enum StorageError {
 }
 
 fn failed(e: JsValue) -> StorageError {
+    if let Some(e) = e.dyn_ref::<web_sys::DomException>() {
+        return storage_error(Some(e.clone()));
+    }
     let text = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string());
     StorageError::Failed(text.unwrap_or_else(|| format!("{e:?}")))
 }
@@ -98,7 +109,7 @@ async fn open() -> Result<IdbDatabase, StorageError> {
     let upgrade = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
         let request: IdbOpenDbRequest = event.target().unwrap().unchecked_into();
         let db: IdbDatabase = request.result().unwrap().unchecked_into();
-        for store in [ROSTER, MODEL, PEOPLE_V2, LIBRARY, LIBRARY_PHOTOS] {
+        for store in [ROSTER, MODEL, PEOPLE_V2, LIBRARY, LIBRARY_PHOTOS, ROSTER_INDEX, ROSTER_PHOTOS] {
             if !db.object_store_names().contains(store) {
                 let _ = db.create_object_store(store);
             }
@@ -110,38 +121,71 @@ async fn open() -> Result<IdbDatabase, StorageError> {
     Ok(db.unchecked_into())
 }
 
-/// Replaces one store's record with `json` (or removes it); `also_clear` is emptied in the same
-/// transaction.
-async fn put(store: &str, json: Option<String>, also_clear: Option<&str>) -> Result<(), StorageError> {
+/// Runs `write` in one read-write transaction over `stores` and waits for it to commit: all of
+/// it is saved, or (a request refused, the quota full) none of it.
+async fn write(stores: &[&str], write: impl FnOnce(&IdbTransaction) -> Result<(), JsValue>) -> Result<(), StorageError> {
     let db = open().await?;
-    let names: Array = std::iter::once(store).chain(also_clear).map(JsValue::from).collect();
+    let names: Array = stores.iter().map(|store| JsValue::from(*store)).collect();
     let transaction = db.transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite).map_err(failed)?;
-    let records = transaction.object_store(store).map_err(failed)?;
-    match json {
-        Some(json) => records.put_with_key(&json.into(), &KEY.into()),
-        None => records.delete(&KEY.into()),
-    }
-    .map_err(failed)?;
-    if let Some(other) = also_clear {
-        transaction.object_store(other).and_then(|s| s.clear()).map_err(failed)?;
-    }
-    let committed = commit(&transaction).await;
+    let committed = match write(&transaction) {
+        Ok(()) => commit(&transaction).await,
+        Err(e) => {
+            let _ = transaction.abort();
+            Err(failed(e))
+        }
+    };
     // Closed at once, not when collected: an open connection keeps the browser's view of this
     // origin's quota from before it opened, and blocks a newer version in another tab.
     db.close();
     committed
 }
 
-/// Replaces the stored roster (version 2's per-person records go with the first save).
-pub async fn save_roster(roster: &Roster) -> Result<(), StorageError> {
-    put(ROSTER, Some(serde_json::to_string(roster).expect("a roster serializes")), Some(PEOPLE_V2)).await
+/// A roster's save, serialized: its index and the photos that changed.
+pub struct RosterSave {
+    index: String,
+    changed: Vec<(u32, String)>,
+    removed: Vec<u32>,
+}
+
+impl RosterSave {
+    pub fn new(roster: &Roster, changes: RosterChanges) -> Self {
+        let changed = changes.changed.iter().map(|p| (p.id, serde_json::to_string(p).expect("a photo serializes"))).collect();
+        Self { index: serde_json::to_string(&roster.index()).expect("an index serializes"), changed, removed: changes.removed }
+    }
+}
+
+/// Saves the roster's index and its changed photos in one transaction (the older versions'
+/// records go with the first save).
+pub async fn save_roster(save: &RosterSave) -> Result<(), StorageError> {
+    write(&[ROSTER_INDEX, ROSTER_PHOTOS, ROSTER, PEOPLE_V2], |transaction| {
+        let photos = transaction.object_store(ROSTER_PHOTOS)?;
+        for (id, json) in &save.changed {
+            photos.put_with_key(&json.into(), &(*id).into())?;
+        }
+        for id in &save.removed {
+            photos.delete(&(*id).into())?;
+        }
+        transaction.object_store(ROSTER_INDEX)?.put_with_key(&save.index.as_str().into(), &KEY.into())?;
+        transaction.object_store(ROSTER)?.clear()?;
+        transaction.object_store(PEOPLE_V2)?.clear()?;
+        Ok(())
+    })
+    .await
+}
+
+/// Asks the browser to keep this page's storage when the disk runs short (it may say no);
+/// `None` where it cannot be asked.
+pub async fn ask_to_persist() -> Option<bool> {
+    let manager = web_sys::window()?.navigator().storage();
+    JsFuture::from(manager.persist().ok()?).await.ok()?.as_bool()
 }
 
 pub type Models = BTreeMap<BackboneId, TrainedModel>;
 
 /// Replaces the stored models (one per backbone).
 pub async fn save_models(models: &Models) -> Result<(), StorageError> {
-    put(MODEL, Some(serde_json::to_string(models).expect("models serialize")), None).await
+    let json = serde_json::to_string(models).expect("models serialize");
+    write(&[MODEL], |transaction| transaction.object_store(MODEL)?.put_with_key(&json.into(), &KEY.into()).map(drop)).await
 }
 
 /// The stored models: one per backbone, or the single faceres model saved before there was a
@@ -153,19 +197,28 @@ fn models_from_json(json: &str) -> Result<Models, serde_json::Error> {
 /// The stored roster and models.
 pub async fn load() -> Result<(Roster, Models), StorageError> {
     let db = open().await?;
-    let names: Array = [ROSTER, MODEL, PEOPLE_V2].into_iter().map(JsValue::from).collect();
+    let names: Array = [ROSTER_INDEX, ROSTER_PHOTOS, ROSTER, MODEL, PEOPLE_V2].into_iter().map(JsValue::from).collect();
     let transaction = db.transaction_with_str_sequence(&names).map_err(failed)?;
     // Every request goes out before any is awaited: the transaction must not end in between.
     let get = |store: &str| transaction.object_store(store).and_then(|s| s.get(&KEY.into())).map_err(failed);
-    let (roster, model) = (get(ROSTER)?, get(MODEL)?);
-    let people_v2 = transaction.object_store(PEOPLE_V2).and_then(|s| s.get_all()).map_err(failed)?;
-    let read = async { Ok::<_, StorageError>((settle(&roster).await?, settle(&model).await?, settle(&people_v2).await?)) };
+    let get_all = |store: &str| transaction.object_store(store).and_then(|s| s.get_all()).map_err(failed);
+    let (index, photos, roster_v4, model, people_v2) = (get(ROSTER_INDEX)?, get_all(ROSTER_PHOTOS)?, get(ROSTER)?, get(MODEL)?, get_all(PEOPLE_V2)?);
+    let read = async {
+        Ok::<_, StorageError>((settle(&index).await?, settle(&photos).await?, settle(&roster_v4).await?, settle(&model).await?, settle(&people_v2).await?))
+    };
     let read = read.await;
     db.close();
-    let (roster, model, people_v2) = read?;
-    let roster = match roster.as_string() {
-        Some(json) => serde_json::from_str(&json).map_err(|e| StorageError::Unreadable("people", e.to_string()))?,
-        None => v2::roster(&people_v2.unchecked_into()),
+    let (index, photos, roster_v4, model, people_v2) = read?;
+    let unreadable = |e: serde_json::Error| StorageError::Unreadable("people", e.to_string());
+    let roster = match (index.as_string(), roster_v4.as_string()) {
+        (Some(index), _) => {
+            let index: RosterIndex = serde_json::from_str(&index).map_err(unreadable)?;
+            let photos: Array = photos.unchecked_into();
+            let photos = photos.iter().filter_map(|p| p.as_string()).map(|json| serde_json::from_str::<Photo>(&json).map(|p| (p.id, p)));
+            Roster::from_index(index, photos.collect::<Result<_, _>>().map_err(unreadable)?)
+        }
+        (None, Some(json)) => serde_json::from_str(&json).map_err(unreadable)?,
+        (None, None) => v2::roster(&people_v2.unchecked_into()),
     };
     let models = match model.as_string() {
         Some(json) => models_from_json(&json).map_err(|e| StorageError::Unreadable("model", e.to_string()))?,
@@ -185,10 +238,7 @@ pub struct LibraryRecord {
 /// Saves the library's record and `new_photos` (photos saved before stay) in one transaction;
 /// `None` (an empty library) clears both stores.
 pub async fn save_library(record: Option<LibraryRecord>, new_photos: &[ScannedPhoto]) -> Result<(), StorageError> {
-    let db = open().await?;
-    let names: Array = [LIBRARY, LIBRARY_PHOTOS].into_iter().map(JsValue::from).collect();
-    let transaction = db.transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite).map_err(failed)?;
-    let written = (|| {
+    write(&[LIBRARY, LIBRARY_PHOTOS], |transaction| {
         let (meta, photos) = (transaction.object_store(LIBRARY)?, transaction.object_store(LIBRARY_PHOTOS)?);
         let Some(record) = record else {
             meta.clear()?;
@@ -200,14 +250,8 @@ pub async fn save_library(record: Option<LibraryRecord>, new_photos: &[ScannedPh
             photos.put_with_key(&serde_json::to_string(photo).expect("a photo serializes").into(), &photo.path.clone().into())?;
         }
         Ok(())
-    })()
-    .map_err(failed);
-    let committed = match written {
-        Ok(()) => commit(&transaction).await,
-        Err(e) => Err(e),
-    };
-    db.close();
-    committed
+    })
+    .await
 }
 
 /// The saved library, if any.

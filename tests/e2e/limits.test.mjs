@@ -178,7 +178,7 @@ test('storage full: a clear message, nothing enrolled is lost from the page', as
   const person = await addPerson('Full');
   await enrollFiles(person, BLAIR, 1);
   await page.getByTestId('storage-status').filter({ hasText: /storage for this page is full/ }).waitFor({ timeout: 30_000 });
-  assert.match(await text(page.getByTestId('storage-status')), /stays on this page/);
+  assert.match(await text(page.getByTestId('storage-status')), /on this page only/);
   assert.match(await text(person.getByTestId('photo-count')), / 1 photo/);
   assert.deepEqual(errors, []);
 });
