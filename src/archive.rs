@@ -130,7 +130,7 @@ mod tests {
             }
         }
         let (embeddings, labels) = roster.labelled_embeddings(&["Ada".into(), "<b>Bob</b>".into()], FACERES);
-        let trained = HeadConfig::new().with_hidden(8).with_epochs(1).train(&embeddings, &labels, 2, &Device::flex(), |_| {});
+        let trained = HeadConfig::new().with_epochs(1).train(&embeddings, &labels, 2, &Device::flex(), |_| {});
         let unknown = Some(crate::openset::UnknownThreshold { similarity: 0.7, genuine_accepted: 1.0, impostors_rejected: 0.9, held_out: 4, per_person: Vec::new() });
         let names = vec!["Ada".into(), "<b>Bob</b>".into()];
         let model = TrainedModel { backbone: FACERES, names, head: trained.to_safetensors().unwrap(), unknown, report: None };

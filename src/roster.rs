@@ -175,10 +175,12 @@ impl PhotoVersion {
     }
 }
 
-/// What a save writes: the photos new or changed since `saved`, and the ids no longer there.
+/// What a save writes: the photos new or changed since `saved`, and the ids no longer there;
+/// `versions`, every photo's, is what the next save compares with once this one is written.
 pub struct RosterChanges<'a> {
     pub changed: Vec<&'a Photo>,
     pub removed: Vec<u32>,
+    pub versions: BTreeMap<u32, PhotoVersion>,
 }
 
 /// Everyone enrolled, in the order they were added. Ids are unique across people and photos.
@@ -307,10 +309,18 @@ impl Roster {
     }
 
     /// The photos new or changed since the versions `saved`, and those removed.
+    /// Each photo is hashed once: the versions come back for the next save to compare with.
     pub fn changes_since(&self, saved: &BTreeMap<u32, PhotoVersion>) -> RosterChanges<'_> {
-        let changed = self.photos().filter(|p| saved.get(&p.id) != Some(&PhotoVersion::of(p))).collect();
-        let here: std::collections::BTreeSet<u32> = self.photos().map(|p| p.id).collect();
-        RosterChanges { changed, removed: saved.keys().filter(|id| !here.contains(id)).copied().collect() }
+        let mut changed = Vec::new();
+        let mut versions = BTreeMap::new();
+        for photo in self.photos() {
+            let version = PhotoVersion::of(photo);
+            if saved.get(&photo.id) != Some(&version) {
+                changed.push(photo);
+            }
+            versions.insert(photo.id, version);
+        }
+        RosterChanges { changed, removed: saved.keys().filter(|id| !versions.contains_key(id)).copied().collect(), versions }
     }
 
     fn photos(&self) -> impl Iterator<Item = &Photo> {
@@ -481,7 +491,8 @@ mod tests {
         let second = roster.add_photo(ada, photo("b.jpg")).unwrap();
         let ids = |changes: RosterChanges| (changes.changed.iter().map(|p| p.id).collect::<Vec<_>>(), changes.removed);
         assert_eq!(ids(roster.changes_since(&BTreeMap::new())), (vec![first, second], vec![]));
-        let saved = roster.photo_versions();
+        let saved = roster.changes_since(&BTreeMap::new()).versions;
+        assert_eq!(saved, roster.photo_versions());
         assert_eq!(ids(roster.changes_since(&saved)), (vec![], vec![]));
         // Another backbone's embedding changes the photo; a removed photo's id given again to
         // another file is a new photo, not the saved one.

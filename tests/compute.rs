@@ -75,7 +75,7 @@ fn the_pages_flow_on_real_photos() {
     let plan = TrainingPlan::new(&roster, BackboneId::FaceRes, 1.0 / 6.0, 42).unwrap();
     assert_eq!((plan.train.0.len(), plan.test.0.len()), (10, 2));
     let mut epochs = 0;
-    let model = block_on(client.train(plan, 42, &mut |_| epochs += 1)).unwrap();
+    let model = block_on(client.train(plan, &mut |_| epochs += 1)).unwrap();
     assert_eq!(epochs, 10);
     let report = model.report.clone().unwrap();
     assert_eq!((report.confusion.accuracy(), report.train_photos), (1.0, 10));
@@ -165,7 +165,7 @@ fn another_backbone_embeds_the_kept_face_pictures() {
     }
     roster.check().unwrap();
     let plan = TrainingPlan::new(&roster, BackboneId::DlibResNet, 0.2, 7).unwrap();
-    let model = block_on(dlib.train(plan, 7, &mut |_| {})).unwrap();
+    let model = block_on(dlib.train(plan, &mut |_| {})).unwrap();
     assert_eq!((model.backbone, model.report.unwrap().confusion.accuracy()), (BackboneId::DlibResNet, 1.0));
     // The fixed crop keeps the crop itself: every backbone sees the same pixels.
     let reference = block_on(faceres.embed(&photo("Tony_Blair", 1), CropMode::Reference)).unwrap().faces.remove(0);

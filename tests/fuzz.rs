@@ -157,7 +157,7 @@ fn tiny_image() -> RgbImage {
 fn head_bytes() -> &'static [u8] {
     static HEAD: OnceLock<Vec<u8>> = OnceLock::new();
     HEAD.get_or_init(|| {
-        let config = HeadConfig::new().with_hidden(4).with_epochs(1);
+        let config = HeadConfig::new().with_epochs(1);
         let dim = BackboneId::FaceRes.spec().embedding_dim;
         config.train(&[vec![1.0; dim], vec![-1.0; dim]], &[0, 1], 2, &device(), |_| {}).to_safetensors().unwrap()
     })

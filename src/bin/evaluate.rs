@@ -16,8 +16,8 @@ use facelab::metrics::{ConfusionMatrix, Split, shots_split, stratified_split};
 
 const USAGE: &str = "usage: evaluate [--data DIR] [--order CSV] [--per-person N|all] [--min-per-person N]
                 [--backbone faceres|resnet50-imagenet|vggface2-resnet50|dlib-resnet] [--backend flex|ndarray]
-                [--test-fraction F | --shots K] [--repeats R] [--fixed-split] [--seed S]
-                [--epochs E] [--batch-size B] [--learning-rate LR] [--embed-batch N]
+                [--test-fraction F | --shots K] [--repeats R] [--seed S]
+                [--steps N] [--weight-decay L] [--embed-batch N]
                 [--crop reference|detect|aligned] [--align on|off]
   --align on = --crop aligned (the detector's keypoints, dlib's face chip), off = --crop reference;
   the default is the backbone's own: aligned for dlib-resnet, reference for the others";
@@ -43,7 +43,6 @@ struct Args {
     test_fraction: f64,
     shots: Option<usize>,
     repeats: usize,
-    fixed_split: bool,
     seed: u64,
     head: HeadConfig,
     embed_batch: usize,
@@ -67,7 +66,6 @@ fn parse_args() -> Args {
         test_fraction: 0.2,
         shots: None,
         repeats: 1,
-        fixed_split: false,
         seed: 42,
         head: HeadConfig::new(),
         embed_batch: 16,
@@ -76,10 +74,6 @@ fn parse_args() -> Args {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut iter = raw.iter();
     while let Some(flag) = iter.next() {
-        if flag == "--fixed-split" {
-            args.fixed_split = true;
-            continue;
-        }
         if flag == "--help" || flag == "-h" {
             println!("{USAGE}");
             std::process::exit(0);
@@ -99,9 +93,8 @@ fn parse_args() -> Args {
             "--shots" => args.shots = Some(number(value) as usize),
             "--repeats" => args.repeats = (number(value) as usize).max(1),
             "--seed" => args.seed = number(value) as u64,
-            "--epochs" => args.head.epochs = number(value) as usize,
-            "--batch-size" => args.head.batch_size = number(value) as usize,
-            "--learning-rate" => args.head.learning_rate = number(value),
+            "--steps" => args.head.steps = number(value) as usize,
+            "--weight-decay" => args.head.weight_decay = number(value),
             "--embed-batch" => args.embed_batch = (number(value) as usize).max(1),
             "--crop" => {
                 args.crop = Some(match value.as_str() {
@@ -202,15 +195,14 @@ fn main() {
     let mut centroid_confusion = head_confusion.clone();
     let (mut train_s, mut split_sizes) = (0.0, (0, 0));
     for repeat in 0..args.repeats {
-        let split_seed = if args.fixed_split { args.seed } else { args.seed + repeat as u64 };
+        let split_seed = args.seed + repeat as u64;
         let split: Split = match args.shots {
             Some(k) => shots_split(&labels, k, split_seed),
             None => stratified_split(&labels, args.test_fraction, split_seed),
         };
         split_sizes = (split.train.len(), split.test.len());
         let started = Instant::now();
-        let head_config = args.head.clone().with_seed(args.seed + repeat as u64);
-        let outcome = evaluate_split(&embeddings, &labels, classes, &split, &head_config, &device, |stats| {
+        let outcome = evaluate_split(&embeddings, &labels, classes, &split, &args.head, &device, |stats| {
             if args.repeats == 1 {
                 println!("  epoch {:2}: loss {:.4}, train accuracy {:.3}", stats.epoch, stats.loss, stats.accuracy);
             }
@@ -223,12 +215,11 @@ fn main() {
     }
 
     println!(
-        "split: {} train / {} test per repeat ({}), {} repeat(s){}",
+        "split: {} train / {} test per repeat ({}), {} repeat(s)",
         split_sizes.0,
         split_sizes.1,
         args.shots.map_or(format!("stratified, test fraction {}", args.test_fraction), |k| format!("{k} shots per person")),
-        args.repeats,
-        if args.fixed_split { ", same split, different head initialisations" } else { "" }
+        args.repeats
     );
     println!("\ntest accuracy, dense head:        {}", mean_and_spread(&head_accuracies));
     println!("test accuracy, nearest centroid:  {}", mean_and_spread(&centroid_accuracies));

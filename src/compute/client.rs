@@ -122,8 +122,8 @@ impl<C: Channel> ComputeClient<C> {
     /// Trains the head on the plan's training photos (`on_epoch` sees each epoch), tests it on
     /// the held-out ones and returns the model with its report and unknown threshold. The worker
     /// keeps the new head for `recognise`.
-    pub async fn train(&self, plan: TrainingPlan, seed: u64, on_epoch: &mut dyn FnMut(EpochStats)) -> Result<TrainedModel, ComputeError> {
-        let request = Request::Train { labels: plan.train.1.clone(), classes: plan.names.len(), test_rows: plan.test.0.len(), seed };
+    pub async fn train(&self, plan: TrainingPlan, on_epoch: &mut dyn FnMut(EpochStats)) -> Result<TrainedModel, ComputeError> {
+        let request = Request::Train { labels: plan.train.1.clone(), classes: plan.names.len(), test_rows: plan.test.0.len() };
         let rows = f32_bytes(plan.train.0.iter().chain(&plan.test.0).flatten());
         let mut progress = |reply| {
             if let Reply::Epoch(stats) = reply {

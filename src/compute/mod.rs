@@ -159,7 +159,7 @@ pub enum Request {
     EmbedPixels { count: usize },
     /// Bytes: little-endian f32 embeddings, the training rows then `test_rows` test rows.
     /// Replies `Epoch` per epoch, then `Trained` with the head's safetensors as bytes.
-    Train { labels: Vec<usize>, classes: usize, test_rows: usize, seed: u64 },
+    Train { labels: Vec<usize>, classes: usize, test_rows: usize },
     /// Bytes: a head saved earlier (`Trained`'s bytes), used for `Recognise` from now on.
     SetHead,
     /// Bytes: an image file. Replies `Recognised`, one entry per face.

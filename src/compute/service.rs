@@ -141,7 +141,7 @@ impl ComputeService {
                 let embeddings = backbone.embed_async(&inputs).await?;
                 Ok((Reply::EmbeddedPixels { dim: backbone.spec.embedding_dim }, f32_bytes(embeddings.iter().flatten())))
             }
-            Request::Train { labels, classes, test_rows, seed } => {
+            Request::Train { labels, classes, test_rows } => {
                 let dim = self.backbone()?.spec.embedding_dim;
                 let rows = f32_rows(&bytes, dim)?;
                 if rows.len() != labels.len() + test_rows {
@@ -152,8 +152,7 @@ impl ComputeService {
                 }
                 let (train, test) = rows.split_at(labels.len());
                 // The head is small: the CPU trains it fast and the same on every machine.
-                let config = HeadConfig::new().with_seed(seed);
-                let head = config.train(train, &labels, classes, &Device::flex(), |stats| send(Reply::Epoch(stats.clone()), Vec::new()));
+                let head = HeadConfig::new().train(train, &labels, classes, &Device::flex(), |stats| send(Reply::Epoch(stats.clone()), Vec::new()));
                 let test_predictions = head.predict(test);
                 let saved = head.to_safetensors()?;
                 self.head = Some(head);

@@ -47,7 +47,7 @@ async fn compare_one(state: AppState, spec: &'static BackboneSpec, repeats: usiz
         if repeat == 0 {
             row = BackboneRow::new(spec.id, plan.names.len());
         }
-        let model = compute.train(plan, split_seed, |_| {}).await.map_err(|e| e.to_string())?;
+        let model = compute.train(plan, |_| {}).await.map_err(|e| e.to_string())?;
         row.add(&model);
     }
     row.ms_per_photo = state.speed.with_untracked(|s| s.get(&spec.id).and_then(|s| s.ms_per_photo()));

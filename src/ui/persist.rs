@@ -138,8 +138,11 @@ pub async fn save_now_and_stop(state: AppState, saving: Saving) {
 /// Writes the roster's index and the photos changed since the last save.
 async fn save_roster(state: AppState, saving: Saving) -> Result<(), storage::StorageError> {
     let (save, versions) = state.roster.with_untracked(|roster| {
-        let save = saving.saved.with_value(|saved| storage::RosterSave::new(roster, roster.changes_since(saved)));
-        (save, roster.photo_versions())
+        saving.saved.with_value(|saved| {
+            let mut changes = roster.changes_since(saved);
+            let versions = std::mem::take(&mut changes.versions);
+            (storage::RosterSave::new(roster, changes), versions)
+        })
     });
     storage::save_roster(&save).await?;
     saving.saved.set_value(versions);

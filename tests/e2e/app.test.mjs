@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchChromium, lfwOrder, outputDir, recordRequests, serveDist } from './server.mjs';
+import { launchChromium, lfwOrder, outputDir, recordFigures, recordRequests, serveDist } from './server.mjs';
 
 const PER_PERSON = 10;
 // A valid 1x1 PNG.
@@ -182,6 +182,10 @@ test('enroll, train, test and recognise on the device, talking only to its own o
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     console.log(`faceres enrollment in headless Chromium (detection + embedding; wasm, a worker per core up to 4, ${cores} cores): flex ${flex.toFixed(0)} ms/photo (mean of ${flexMs.length * PER_PERSON}), ndarray ${ndarrayMs} ms/photo (3), flex/ndarray ${(flex / ndarrayMs).toFixed(3)}`);
 
+    await recordFigures('app: enrolment', {
+      enrol_ms_per_photo_faceres_flex: { value: flex, unit: `ms/photo (detect + embed, ${cores} cores, workers)` },
+      enrol_ms_per_photo_faceres_ndarray: { value: ndarrayMs, unit: 'ms/photo (detect + embed)' },
+    });
     assert.deepEqual(errors, []);
     // The compute worker's own requests (its script) are among those recorded.
     assert.ok(requests.some((r) => r.url.endsWith('/public/worker.js')), 'worker requests are recorded');

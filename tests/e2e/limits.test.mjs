@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dataRoot, launchChromium, outputDir, serveDist, writeY4m } from './server.mjs';
+import { dataRoot, launchChromium, outputDir, recordFigures, serveDist, writeY4m } from './server.mjs';
 
 const text = async (locator) => (await locator.textContent()) ?? '';
 const BLAIR = join(dataRoot, 'lfw5/lfw/Tony_Blair/Tony_Blair_0001.jpg');
@@ -76,7 +76,9 @@ test('camera: captures in a row enroll a face each; live recognition boxes and n
   const live = recognise.getByTestId('live-result');
   await live.filter({ hasText: /Camera person \(\d+\.\d% confident\) · [\d.]+ frames\/s/ }).waitFor({ timeout: 60_000 });
   assert.ok(await recognise.locator('[data-testid=live-boxes] rect').count() >= 1, 'a box over the face');
-  console.log(`live camera recognition (CPU, headless Chromium): ${await text(live)}`);
+  const liveText = await text(live);
+  console.log(`live camera recognition (CPU, headless Chromium): ${liveText}`);
+  await recordFigures('limits: live camera', { camera_fps: { value: Number(liveText.match(/([\d.]+) frames\/s/)[1]), unit: 'frames/s (faceres, CPU, recognised)' } });
   await page.screenshot({ path: join(outputDir, 'camera-live.png'), fullPage: true });
   await recognise.getByTestId('camera-toggle').click();
 

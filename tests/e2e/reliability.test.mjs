@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { webcrypto } from 'node:crypto';
 import { join } from 'node:path';
-import { dataRoot, launchChromium, outputDir, recordRequests, repoRoot, serveDist } from './server.mjs';
+import { dataRoot, launchChromium, outputDir, recordFigures, recordRequests, repoRoot, serveDist } from './server.mjs';
 
 const text = async (locator) => (await locator.textContent()) ?? '';
 const POWELL = Array.from({ length: 30 }, (_, i) => join(dataRoot, `lfw5/lfw/Colin_Powell/Colin_Powell_${String(i + 1).padStart(4, '0')}.jpg`));
@@ -312,6 +312,10 @@ test(`scale: ${SCALE_PHOTOS} photos enrolled in one session, memory measured, ke
   console.log(`scale: ${JSON.stringify(figures)}`);
   await mkdir(outputDir, { recursive: true });
   await writeFile(join(outputDir, 'scale.json'), JSON.stringify(figures, null, 2));
+  await recordFigures('reliability: scale', {
+    peak_js_heap_bytes: { value: figures.peak_js_heap_bytes, unit: `bytes (peak JS heap enrolling ${enrolled} photos)` },
+    scale_ms_per_photo_faceres_flex: { value: figures.ms_per_photo, unit: `ms/photo over ${enrolled} photos (enrol, save)` },
+  });
   noForeignRequests();
   assert.deepEqual(errors, []);
 });

@@ -120,3 +120,13 @@ export async function writeY4m(page, jpegPath, outPath, frames = 5) {
   const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F5:1 Ip A1:1 C420jpeg\n`);
   await writeFile(outPath, Buffer.concat([header, ...Array(frames).fill(frame)]));
 }
+
+/// Merges `figures` ({key: {value, unit}}) into tests/output/figures.json: every figure the e2e
+/// tests measured, under stable keys, each with the test that measured it and when (README).
+export async function recordFigures(test, figures) {
+  const path = join(outputDir, 'figures.json');
+  const all = await readFile(path, 'utf8').then(JSON.parse, () => ({}));
+  const measured = new Date().toISOString();
+  for (const [key, figure] of Object.entries(figures)) all[key] = { ...figure, test, measured };
+  await writeFile(path, `${JSON.stringify(Object.fromEntries(Object.entries(all).sort()), null, 2)}\n`);
+}

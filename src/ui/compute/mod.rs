@@ -246,8 +246,8 @@ impl Compute {
     }
 
     /// Trains the head on the plan (`on_epoch` sees each epoch) and uses it from now on.
-    pub async fn train(self: &Rc<Self>, plan: TrainingPlan, seed: u64, on_epoch: impl Fn(EpochStats)) -> Result<TrainedModel, ComputeError> {
-        let model = self.on_main(async |worker| worker.train(plan.clone(), seed, &mut |stats| on_epoch(stats)).await).await?;
+    pub async fn train(self: &Rc<Self>, plan: TrainingPlan, on_epoch: impl Fn(EpochStats)) -> Result<TrainedModel, ComputeError> {
+        let model = self.on_main(async |worker| worker.train(plan.clone(), &mut |stats| on_epoch(stats)).await).await?;
         self.head.replace(Some(Rc::new(model.head.clone())));
         Ok(model)
     }

@@ -19,19 +19,25 @@ pub fn Training() -> impl IntoView {
     let (seed, set_seed) = signal(42u64);
     let (history, set_history) = signal(Vec::<EpochStats>::new());
     let (message, set_message) = signal(String::new());
+    // How long the last training took, from the request to the model (shown, and read by the benchmarks).
+    let (took, set_took) = signal(None::<(usize, f64)>);
     let report = move || state.model.get().and_then(|m| m.report);
 
     let train = Action::new_local(move |plan: &TrainingPlan| {
         let plan = plan.clone();
         async move {
+            let (photos, started) = (plan.train.0.len(), super::now_ms());
             let trained = match state.compute() {
-                Ok(compute) => compute.train(plan, seed.get_untracked(), move |stats| set_history.update(|h| h.push(stats))).await,
+                Ok(compute) => compute.train(plan, move |stats| set_history.update(|h| h.push(stats))).await,
                 Err(e) => Err(e),
             };
             match trained {
-                Ok(model) => state.models.update(|models| {
-                    models.insert(model.backbone, model);
-                }),
+                Ok(model) => {
+                    set_took.set(Some((photos, super::now_ms() - started)));
+                    state.models.update(|models| {
+                        models.insert(model.backbone, model);
+                    })
+                }
                 Err(e) => set_message.set(format!("Training failed: {e}")),
             }
         }
@@ -44,6 +50,7 @@ pub fn Training() -> impl IntoView {
                 format!("Not in the model (no photos yet): {}. ", plan.skipped.join(", "))
             });
             set_history.set(Vec::new());
+            set_took.set(None);
             train.dispatch_local(plan);
         }
         Err(e) => set_message.set(e.to_string()),
@@ -62,6 +69,9 @@ pub fn Training() -> impl IntoView {
             </div>
             <p class="error" data-testid="train-message">{message}</p>
             <EpochChart history=history/>
+            {move || took.get().map(|(photos, ms)| view! {
+                <p class="muted" data-testid="train-time" data-ms=format!("{ms:.0}")>{format!("Trained on {photos} photos in {ms:.0} ms.")}</p>
+            })}
             {move || report().map(|r| view! { <ReportView report=r/> })}
             <Show when=move || state.model.with(|m| m.as_ref().is_some_and(|m| m.report.is_none()))>
                 <p data-testid="test-accuracy">"The model was imported from a file; train again to see its test accuracy here."</p>
