@@ -5,8 +5,8 @@
 //! cross-entropy plus a small L2 penalty: a convex problem, solved with a thousand full-batch
 //! steps of Nesterov's accelerated gradient in plain f32. The steps run in the training set's Gram
 //! coordinates (W = Xᵀ A), so one step costs n² x classes, not n x dim x classes: 400 photos of
-//! 2048 values train in well under a second, in the page too. (Until 0.1 the head was the
-//! reference's Dense(1024, relu) -> Dense(n) trained with Adam for 10 epochs; heads saved then still load.)
+//! 2048 values train in well under a second, in the page too. (The head used to be the reference's
+//! Dense(1024, relu) -> Dense(n), trained with Adam for 10 epochs; heads saved then still load.)
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -30,7 +30,8 @@ pub struct HeadConfig {
 
 #[derive(Module, Debug)]
 pub struct DenseHead {
-    /// Only in a head saved before 0.2: a hidden Dense(relu) layer reading the raw embeddings.
+    /// Only in a head saved by the earlier two-layer design: a hidden Dense(relu) layer reading the
+    /// raw embeddings.
     pub hidden: Option<Linear>,
     pub output: Linear,
 }
@@ -169,9 +170,8 @@ impl HeadConfig {
         for unit in &units {
             mean.iter_mut().zip(unit).for_each(|(m, x)| *m += x / n as f32);
         }
-        let centred: Vec<Vec<f32>> = units.iter().map(|u| u.iter().zip(&mean).map(|(x, m)| x - m).collect()).collect();
-        let rows: Vec<&[f32]> = centred.iter().map(Vec::as_slice).collect();
-        let x = matrix(&rows, device);
+        let centred: Vec<f32> = units.iter().flat_map(|u| u.iter().zip(&mean).map(|(x, m)| x - m)).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(centred, [n, dim]), device);
         let gram: Vec<f32> = x.clone().matmul(x.clone().transpose()).into_data().convert::<f32>().try_into_vec().unwrap();
         let decay = self.weight_decay as f32;
         let problem = GramSoftmax { gram: &gram, labels, classes, decay };
@@ -245,7 +245,7 @@ impl TrainedHead {
         store.get_bytes().map_err(|e| HeadError::Unsavable(e.to_string()))
     }
 
-    /// A head saved by `to_safetensors` (or a two-layer one from before 0.2); its sizes come from
+    /// A head saved by `to_safetensors` (or an earlier two-layer one); its sizes come from
     /// the file, every tensor must be there.
     pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<Self, HeadError> {
         let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| HeadError::NotAHead(e.to_string()))?;
