@@ -50,10 +50,12 @@ async function referencePixels(side) {
   return images;
 }
 
-/// One of our compute workers (public/worker.js of a build), spoken to in the app's wire format.
+/// One of our compute workers (a build's public/worker.js, or on WebGPU its worker-webgpu.js),
+/// spoken to in the app's wire format.
 class FacelabWorker {
-  constructor(build) {
-    this.worker = new Worker(`/${build}/public/worker.js`, { type: 'module' });
+  constructor(build, backend) {
+    const script = backend === 'WebGpu' ? 'worker-webgpu.js' : 'worker.js';
+    this.worker = new Worker(`/${build}/public/${script}`, { type: 'module' });
     this.next = 1;
     this.open = new Map();
     this.started = new Promise((ok, fail) => { this.open.set(0, { ok, fail }); });
@@ -89,7 +91,7 @@ class Ours {
   constructor({ build, backend, threads, oneByOne }) {
     this.backend = backend;
     this.oneByOne = oneByOne;
-    this.workers = Array.from({ length: threads }, () => new FacelabWorker(build));
+    this.workers = Array.from({ length: threads }, () => new FacelabWorker(build, backend));
   }
 
   async load(backbone, weights) {

@@ -15,8 +15,11 @@ trunk build --release
 # The same code without SIMD (no `simd` feature, no simd128 instructions), for the comparison:
 # its own target dir, since other RUSTFLAGS would rebuild every dependency in the shared one.
 echo "bench: building the page without wasm SIMD (dist-nosimd/)"
+# Without the WebGPU worker (its link sets its own features; the comparison runs on the CPU).
+grep -v 'data-bin="facelab-webgpu"' index.html > index-nosimd.html
+trap 'rm -f index-nosimd.html' EXIT
 CARGO_TARGET_DIR="$CARGO_TARGET_DIR-nosimd" RUSTFLAGS="-C target-feature=-simd128" \
-  trunk build --release --no-default-features --dist dist-nosimd
+  trunk build --release --no-default-features --dist dist-nosimd index-nosimd.html
 
 backbones=faceres,resnet50-imagenet
 for ((i = 1; i <= $#; i++)); do [ "${!i}" = --backbones ] && { j=$((i + 1)); backbones=${!j}; }; done

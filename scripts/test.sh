@@ -15,7 +15,7 @@ cargo test --release --locked
 echo "test: the core in headless Chromium (wasm-pack test; webdriver.json names the browser)"
 # --mode no-install: the wasm-bindgen-cli that setup installed, Debian's chromedriver; nothing downloaded.
 WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install --release \
-  -- --locked --no-default-features --features simd --test browser
+  -- --locked --no-default-features --features simd,webgpu --test browser
 
 echo "test: building the page (trunk build --release)"
 export PATH="$HOME/.cache/facelab/tools/node_modules/.bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true

@@ -1,4 +1,5 @@
-//! The compute worker: the same module as the page, started by `public/worker.js` in a Web Worker.
+//! The compute worker: on the CPU the same module as the page (`public/worker.js`), on WebGPU the
+//! `facelab-webgpu` module (`public/worker-webgpu.js`), each in a Web Worker.
 //! It runs the core's `ComputeService`, one request at a time, in arrival order, with messages in
 //! the shape of `wire`.
 

@@ -62,7 +62,7 @@ impl BurnBackend {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 async fn webgpu_device() -> Result<Device, ComputeError> {
     thread_local! {
         // Burn's wgpu runtime is initialised once per worker; later loads reuse its device.
@@ -80,9 +80,10 @@ async fn webgpu_device() -> Result<Device, ComputeError> {
     Ok(device)
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(not(all(target_arch = "wasm32", feature = "webgpu")))]
 async fn webgpu_device() -> Result<Device, ComputeError> {
-    // Natively the tools and tests use the CPU backends only.
+    // Natively the tools and tests use the CPU backends only; in the browser only the WebGPU
+    // worker's module (the `webgpu` feature) has burn-wgpu in it.
     Err(ComputeError::NoWebGpu)
 }
 

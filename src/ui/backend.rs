@@ -4,20 +4,31 @@
 use facelab::compute::BurnBackend;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
 
 use super::state::{AppState, Loading};
 
-/// Whether the browser exposes WebGPU at all (an adapter may still be refused).
-fn browser_has_webgpu() -> bool {
-    web_sys::window().is_some_and(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
+/// Whether the browser gives a WebGPU adapter: asked here, in the page, so that the WebGPU
+/// worker's module (several MB) is downloaded only where it can run.
+async fn browser_has_webgpu_adapter() -> bool {
+    let Some(gpu) = web_sys::window().and_then(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).ok()).filter(|g| g.is_object()) else {
+        return false;
+    };
+    let Ok(request) = js_sys::Reflect::get(&gpu, &"requestAdapter".into()).and_then(|f| f.dyn_into::<js_sys::Function>().map_err(Into::into)) else {
+        return false;
+    };
+    let Ok(promise) = request.call0(&gpu).and_then(|p| p.dyn_into::<js_sys::Promise>().map_err(Into::into)) else { return false };
+    wasm_bindgen_futures::JsFuture::from(promise).await.is_ok_and(|adapter| adapter.is_object())
 }
 
-/// WebGPU where the browser has it, else the CPU (and a note saying so).
-pub fn preferred(state: AppState) -> BurnBackend {
-    if browser_has_webgpu() {
+/// WebGPU where the browser gives an adapter, else the CPU (and a note saying so).
+pub async fn preferred(state: AppState) -> BurnBackend {
+    let adapter = browser_has_webgpu_adapter().await;
+    state.webgpu_adapter.set(Some(adapter));
+    if adapter {
         BurnBackend::WebGpu
     } else {
-        state.backend_note.set("This browser offers no WebGPU; the backbone runs on the CPU.".into());
+        state.backend_note.set("This browser offers no WebGPU adapter; the backbone runs on the CPU.".into());
         BurnBackend::Flex
     }
 }
@@ -70,7 +81,7 @@ pub fn BackendPicker() -> impl IntoView {
                 <select data-testid="backend-select" on:change=on_change disabled=move || !state.ready.get()>
                     {BurnBackend::ALL.into_iter().map(|b| view! {
                         <option value=b.key() prop:selected=move || selected() == Some(b)
-                            disabled={b == BurnBackend::WebGpu && !browser_has_webgpu()}>{b.label()}</option>
+                            disabled=move || b == BurnBackend::WebGpu && state.webgpu_adapter.get() != Some(true)>{b.label()}</option>
                     }).collect_view()}
                 </select>
             </label>

@@ -82,7 +82,7 @@ async fn start_up(state: AppState, saving: persist::Saving, set_storage_note: Wr
         state.backend_note.set(format!("The face detector could not be downloaded ({e}); photos are cropped to their centre."));
     }
     state.set_detector(detector.ok());
-    let preferred = backend::preferred(state);
+    let preferred = backend::preferred(state).await;
     state.start(AppState::chosen_backbone(), preferred).await;
 }
 

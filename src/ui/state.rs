@@ -58,6 +58,8 @@ pub struct AppState {
     pub download: RwSignal<Option<(BackboneId, f64, Option<f64>)>>,
     /// What happened to the backend the user would have wanted (no WebGPU, a fallback).
     pub backend_note: RwSignal<String>,
+    /// Whether the browser gave a WebGPU adapter (`None`: not asked yet).
+    pub webgpu_adapter: RwSignal<Option<bool>>,
     pub ready: Signal<bool>,
     pub roster: RwSignal<Roster>,
     /// Each backbone's trained model: a head belongs to the embeddings it was trained on.
@@ -85,6 +87,7 @@ impl AppState {
             loading,
             download: RwSignal::new(None),
             backend_note: RwSignal::new(String::new()),
+            webgpu_adapter: RwSignal::new(None),
             ready: Signal::derive(move || matches!(loading.get(), Loading::Ready(_))),
             roster: RwSignal::new(Roster::default()),
             models,

@@ -1,6 +1,7 @@
 // A static file server for the built page (dist/) on 127.0.0.1, and Chromium launched the way
 // this machine allows (Debian's binary, no background networking), shared by the e2e tests.
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -26,10 +27,18 @@ export async function serveDist(dir = join(repoRoot, 'dist')) {
   return serveFolders({ '/': dir }, ISOLATION_HEADERS);
 }
 
+/// What a static host compresses (weights are not: floats do not compress, and the page's download
+/// progress reads their length).
+const COMPRESSED = new Set(['.html', '.js', '.wasm', '.css', '.json', '.svg', '.webmanifest']);
+const gzipped = new Map();
+
 /// Serves folders under URL prefixes (`{ '/': dist, '/tfjs/': ... }`, longest prefix wins), with
-/// extra response headers (e.g. COOP/COEP for cross-origin isolation).
+/// extra response headers (e.g. COOP/COEP for cross-origin isolation). Like a static host: gzip
+/// where the browser accepts it, an ETag to revalidate with (304). `server.sent` lists each
+/// response's path and the bytes of its body on the wire, for the load-size figures.
 export async function serveFolders(mounts, headers = {}) {
   const prefixes = Object.keys(mounts).sort((a, b) => b.length - a.length);
+  const sent = [];
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
     const prefix = prefixes.find((p) => path.startsWith(p));
@@ -39,13 +48,29 @@ export async function serveFolders(mounts, headers = {}) {
     const file = join(dir, rest === '' || rest.endsWith('/') ? `${rest}index.html` : rest);
     if (!file.startsWith(dir)) { res.writeHead(403).end(); return; }
     try {
-      const body = await readFile(file);
-      res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length });
+      const { mtimeMs, size } = await stat(file);
+      const etag = `"${size.toString(36)}-${Math.round(mtimeMs).toString(36)}"`;
+      if (req.headers['if-none-match'] === etag) {
+        sent.push({ path, bytes: 0 });
+        res.writeHead(304, { ...headers, etag }).end();
+        return;
+      }
+      let body = await readFile(file);
+      const extra = {};
+      if (COMPRESSED.has(extname(file)) && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+        const key = `${file}:${etag}`;
+        if (!gzipped.has(key)) gzipped.set(key, gzipSync(body));
+        body = gzipped.get(key);
+        extra['content-encoding'] = 'gzip';
+      }
+      sent.push({ path, bytes: body.length });
+      res.writeHead(200, { ...headers, ...extra, etag, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length });
       res.end(body);
     } catch {
       res.writeHead(404).end();
     }
   });
+  server.sent = sent;
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }

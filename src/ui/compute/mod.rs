@@ -97,7 +97,7 @@ impl Compute {
 
     /// A worker with the backbone and, where it loads, the detector (else why it did not).
     async fn spawn(&self, backend: BurnBackend) -> Result<(Worker, Option<ComputeError>), ComputeError> {
-        let worker = ComputeClient::new(WorkerChannel::spawn().await?);
+        let worker = ComputeClient::new(WorkerChannel::spawn(backend).await?);
         worker.load(self.spec.id, backend, &self.weights).await?;
         let no_detector = match &self.detector {
             Some(detector) => worker.load_detector(detector).await.err(),

@@ -1,4 +1,5 @@
-//! A `Channel` to a compute worker (`public/worker.js`, the app's own module in a Web Worker):
+//! A `Channel` to a compute worker (`public/worker.js`, the app's own module in a Web Worker, or
+//! on WebGPU `public/worker-webgpu.js`, the module with burn-wgpu):
 //! numbers each request, routes the worker's replies back to it, and turns a worker that dies
 //! (a panic, or WebGPU lost) into `ComputeError::WorkerStopped` for every open request. A
 //! watchdog does the same for a worker that stops answering (it hangs, or closed itself: the page
@@ -8,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use facelab::compute::{Channel, ComputeError, Reply, Request};
+use facelab::compute::{BurnBackend, Channel, ComputeError, Reply, Request};
 use futures::StreamExt;
 use futures_channel::{mpsc, oneshot};
 use wasm_bindgen::prelude::*;
@@ -17,7 +18,13 @@ use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 use crate::ui::{now_ms, sleep_ms};
 use crate::wire::{message, parse};
 
-const WORKER_URL: &str = "public/worker.js";
+/// The worker that runs `backend`: only WebGPU needs the (larger) module with burn-wgpu.
+fn worker_url(backend: BurnBackend) -> &'static str {
+    match backend {
+        BurnBackend::WebGpu => "public/worker-webgpu.js",
+        BurnBackend::Flex | BurnBackend::NdArray => "public/worker.js",
+    }
+}
 
 /// Every reply of a request (progress ones, then the final one), in order.
 type Replies = mpsc::UnboundedSender<(Reply, Vec<u8>)>;
@@ -51,11 +58,11 @@ pub struct WorkerChannel {
 }
 
 impl WorkerChannel {
-    /// Starts a worker and waits until its module has loaded.
-    pub async fn spawn() -> Result<Self, ComputeError> {
+    /// Starts a worker for `backend` and waits until its module has loaded.
+    pub async fn spawn(backend: BurnBackend) -> Result<Self, ComputeError> {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
-        let worker = Worker::new_with_options(WORKER_URL, &options).map_err(|e| ComputeError::WorkerStart(format!("{e:?}")))?;
+        let worker = Worker::new_with_options(worker_url(backend), &options).map_err(|e| ComputeError::WorkerStart(format!("{e:?}")))?;
         let routes = Rc::new(RefCell::new(Routes::default()));
         let (started, has_started) = oneshot::channel();
         routes.borrow_mut().started = Some(started);
