@@ -124,11 +124,15 @@ class Ours {
   close() { this.workers.forEach((w) => w.terminate()); }
 }
 
+/// dlib-resnet's peer is face-api.js (its own TF.js port of dlib's network); the others' the
+/// original model files on TF.js.
+const faceApi = (backbone) => backbone === 'dlib-resnet';
+
 class TfjsRow {
-  constructor({ backend, threads }) {
+  constructor({ backend, threads, backbone }) {
     this.backend = backend;
     this.threads = threads;
-    this.worker = new Worker('/bench/tfjs-worker.js');
+    this.worker = new Worker(faceApi(backbone) ? '/bench/faceapi-worker.js' : '/bench/tfjs-worker.js');
   }
 
   call(message, transfer = []) {
@@ -140,6 +144,7 @@ class TfjsRow {
   }
 
   async load(backbone, _weights, entry) {
+    if (faceApi(backbone)) return (await this.call({ op: 'load', backend: this.backend, threads: this.threads, side: entry.input_size })).details;
     const model = entry.source.files[0].path;
     const { details } = await this.call({
       op: 'load', backend: this.backend, threads: this.threads, modelUrl: `/models/${backbone}/${model}`,
@@ -179,7 +184,7 @@ async function gpuInfo() {
 }
 
 /// The rows of one backbone, in the order they are printed.
-function rowsFor(options, gpu) {
+function rowsFor(options, gpu, backbone) {
   const threads = options.threads;
   const rows = [];
   for (const build of options.builds) {
@@ -203,15 +208,17 @@ function rowsFor(options, gpu) {
     return row;
   };
   rows.push(gpuRow({ engine: 'facelab', build: 'app', backend: 'WebGpu', threads: 1 }, gpu.webgpu, 'WebGPU adapter'));
-  rows.push(gpuRow({ engine: 'tfjs', backend: 'webgpu', threads: 1 }, gpu.webgpu, 'WebGPU adapter'));
-  rows.push(gpuRow({ engine: 'tfjs', backend: 'webgl', threads: 1 }, gpu.webgl, 'WebGL renderer'));
+  if (!faceApi(backbone)) {
+    rows.push(gpuRow({ engine: 'tfjs', backend: 'webgpu', threads: 1 }, gpu.webgpu, 'WebGPU adapter'));
+    rows.push(gpuRow({ engine: 'tfjs', backend: 'webgl', threads: 1 }, gpu.webgl, 'WebGL renderer'));
+  }
   return rows;
 }
 
 function label(row) {
   if (row.engine === 'tfjs') {
     const threads = row.backend !== 'wasm' ? '' : row.threads > 1 ? `, threaded module, ${row.threads} threads asked` : ', 1 thread';
-    return `TF.js ${row.backend}${row.backend === 'wasm' ? ' SIMD' : ''}${threads}`;
+    return `${faceApi(row.backbone) ? 'face-api.js on ' : ''}TF.js ${row.backend}${row.backend === 'wasm' ? ' SIMD' : ''}${threads}`;
   }
   const simd = row.backend === 'WebGpu' ? '' : row.build === 'app' ? ' SIMD' : ' no SIMD';
   const workers = row.backend === 'WebGpu' ? '' : row.threads > 1 ? `, ${row.threads} workers` : ', 1 thread';
@@ -234,7 +241,7 @@ window.runBench = async function runBench(options) {
     for (let i = 0; i < count; i++) pixels.set(images[i % images.length].rgb, i * side * side * 3);
     const weights = await fetchBytes(`/weights/${entry.file}`);
 
-    const rows = rowsFor(options, gpu).map((row) => ({ ...row, backbone, label: label(row), times: [] }));
+    const rows = rowsFor(options, gpu, backbone).map((row) => ({ ...row, backbone })).map((row) => ({ ...row, label: label(row), times: [] }));
     for (const row of rows.filter((r) => !r.skip)) {
       const runner = row.engine === 'tfjs' ? new TfjsRow(row) : new Ours(row);
       try {
@@ -284,7 +291,71 @@ window.runBench = async function runBench(options) {
       results.rows.push(row);
     }
   }
+  results.training = await trainingBench(options, manifest);
   return results;
 };
+
+/// Deterministic pseudo-random numbers in [0, 1) (mulberry32), so every run trains on the same rows.
+function random(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/// Head training: 400 training + 100 test rows of 5 people, faceres-sized (1024-d, non-negative
+/// like its pooled ReLU features: a centre per person plus noise), trained by our worker's `Train`
+/// (the app's request) and by TF.js (a dense softmax layer, 300 full-batch Adam epochs, wasm, one
+/// thread), interleaved for `options.rounds` rounds. Milliseconds per training and test accuracy.
+async function trainingBench(options, manifest) {
+  const [people, perPerson, trainPerPerson, dim] = [5, 100, 80, manifest.faceres.embedding_dim];
+  const next = random(15);
+  const centres = Array.from({ length: people }, () => Float32Array.from({ length: dim }, () => Math.max(0, next() * 2 - 0.8)));
+  const labels = [];
+  const testLabels = [];
+  const trainRows = [];
+  const testRows = [];
+  for (let person = 0; person < people; person++) {
+    for (let i = 0; i < perPerson; i++) {
+      const row = centres[person].map((c) => Math.max(0, c + (next() - 0.5) * 1.5));
+      (i < trainPerPerson ? trainRows : testRows).push(row);
+      (i < trainPerPerson ? labels : testLabels).push(person);
+    }
+  }
+  const rows = concat([...trainRows, ...testRows]);
+  const accuracy = (predicted) => predicted.filter((p, i) => p === testLabels[i]).length / testLabels.length;
+
+  const ours = new FacelabWorker('app', 'Flex');
+  await ours.call({ Load: { backbone: 'faceres', backend: 'Flex' } }, await fetchBytes(`/weights/${manifest.faceres.file}`));
+  const tfjs = new TfjsRow({ backend: 'wasm', threads: 1 });
+  const sides = {
+    ours: async () => {
+      const { reply } = await ours.call({ Train: { labels, classes: people, test_rows: testRows.length } }, new Uint8Array(rows.slice().buffer));
+      return reply.Trained.test_predictions;
+    },
+    tfjs: async () => (await tfjs.call({ op: 'train', backend: 'wasm', threads: 1, rows: rows.slice(), dim, labels, classes: people, testRows: testRows.length, epochs: 300 })).testPredictions,
+  };
+  const result = { photos: labels.length, people, dim, tfjsEpochs: 300, ours: { times: [] }, tfjs: { times: [] } };
+  try {
+    for (const side of Object.keys(sides)) result[side].accuracy = accuracy(await sides[side]()); // warm-up
+    for (let round = 0; round < options.rounds; round++) {
+      for (const side of round % 2 ? ['tfjs', 'ours'] : ['ours', 'tfjs']) {
+        const started = performance.now();
+        await sides[side]();
+        result[side].times.push(performance.now() - started);
+      }
+      log(`head training: round ${round + 1}/${options.rounds} done`);
+    }
+  } finally {
+    ours.terminate();
+    tfjs.close();
+  }
+  for (const side of ['ours', 'tfjs']) result[side].median = median(result[side].times);
+  result.ratio = result.ours.median / result.tfjs.median;
+  result.pairedRatio = median(result.ours.times.map((t, round) => t / result.tfjs.times[round]));
+  return result;
+}
 
 document.querySelector('#status').textContent = 'ready';

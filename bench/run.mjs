@@ -1,7 +1,7 @@
 // Drives the benchmark page (bench/) in headless Chromium and prints the side-by-side table,
-// our native numbers (from `bench --json`) and the page weight. Run by scripts/bench.sh, which
+// our native numbers against ONNX Runtime (bench/ort.py's JSON) and the page weight. Run by scripts/bench.sh, which
 // builds what this needs; options: --backbones a,b --batch N --rounds N --warmup N --threads N
-// --native FILE --builds app,app-nosimd --software-gpu --no-isolation.
+// --native FILE --figures FILE --builds app,app-nosimd --software-gpu --no-isolation.
 import { readFile, readdir, stat, writeFile, mkdir } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
@@ -28,6 +28,7 @@ export async function benchInChromium(options, { isolated = true, builds = ['app
     '/bench/': join(repoRoot, 'bench'),
     ...Object.fromEntries(builds.map((b) => [`/${b}/`, BUILD_DIRS[b]])),
     '/tfjs/': join(repoRoot, 'node_modules/@tensorflow'),
+    '/faceapi/': join(repoRoot, 'node_modules/@vladmandic/face-api'),
     '/models/': join(repoRoot, 'weights/cache'),
     '/weights/': join(repoRoot, 'weights'),
     '/testvectors/': testvectors,
@@ -51,7 +52,7 @@ async function main() {
   const args = process.argv.slice(2);
   const value = (flag, fallback) => { const i = args.indexOf(flag); return i >= 0 ? args[i + 1] : fallback; };
   const options = {
-    backbones: value('--backbones', 'faceres,resnet50-imagenet').split(','),
+    backbones: value('--backbones', 'faceres,resnet50-imagenet,dlib-resnet').split(','),
     batch: Number(value('--batch', 4)),
     rounds: Number(value('--rounds', 5)),
     warmup: Number(value('--warmup', 2)),
@@ -79,16 +80,30 @@ async function main() {
     say(`| ${row.backbone} | ${row.label} | ${threads} | ${ms(row.median)} | ${ms(row.min)}-${ms(row.max)} | ${row.ratio?.toFixed(2) ?? ''} | ${row.pairedRatio?.toFixed(2) ?? ''} | ${row.cosine?.toFixed(6) ?? ''} |`);
   }
 
+  const training = results.training;
+  say();
+  say(`Head training in the page (worker, wasm, one thread): ${training.photos} training rows of ${training.people} people, ${training.dim}-d (synthetic, seeded), ` +
+    `${options.rounds} interleaved rounds after a warm-up; ms per training, median and min-max; TF.js: a dense softmax layer, ${training.tfjsEpochs} full-batch Adam epochs:`);
+  say();
+  say('| trainer | ms median | min-max | test accuracy | ratio to TF.js | paired |');
+  say('|---|---:|---:|---:|---:|---:|');
+  for (const [name, side] of [['facelab `Train` (the app\'s head)', training.ours], [`TF.js wasm, ${training.tfjsEpochs} epochs`, training.tfjs]]) {
+    const reference = side === training.tfjs;
+    say(`| ${name} | ${ms(side.median)} | ${ms(Math.min(...side.times))}-${ms(Math.max(...side.times))} | ${(100 * side.accuracy).toFixed(1)}% | ` +
+      `${reference ? '1.00' : training.ratio.toFixed(2)} | ${reference ? '1.00' : training.pairedRatio.toFixed(2)} |`);
+  }
+
   if (native) {
+    const reference = JSON.parse(await readFile(native, 'utf8'));
     say();
-    say('Native (same code, `bench --json`), for scale:');
+    say(`Native: ours (burn-flex, \`bench\`, a fresh process per round) vs ONNX Runtime ${reference.onnxruntime} (bench/ort.py: graphs built from the same original files, ` +
+      `checked against the test vectors), batch ${reference.rows[0]?.batch}, ${reference.rows[0]?.rounds} paired rounds; ms per image, median and min-max over rounds:`);
     say();
-    say('| backbone | backend | threads | ms/img median | min-max |');
-    say('|---|---|---:|---:|---:|');
-    for (const file of native.split(',')) {
-      for (const r of JSON.parse(await readFile(file, 'utf8')).rows) {
-        say(`| ${r.backbone} | ${r.backend} | ${r.threads} | ${ms(r.median)} | ${ms(r.min)}-${ms(r.max)} |`);
-      }
+    say('| backbone | threads | ours flex | min-max | onnxruntime | min-max | ratio ours/ORT | paired | ORT cos to test vectors |');
+    say('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of reference.rows) {
+      say(`| ${r.backbone} | ${r.threads} | ${ms(r.ours_flex)} | ${ms(r.ours_min)}-${ms(r.ours_max)} | ${ms(r.onnxruntime)} | ${ms(r.onnxruntime_min)}-${ms(r.onnxruntime_max)} | ` +
+        `${r.ratio.toFixed(2)} | ${r.paired_ratio.toFixed(2)} | ${r.onnxruntime_cosine_to_testvectors.toFixed(6)} |`);
     }
   }
 
@@ -101,21 +116,39 @@ async function main() {
   say('| file | raw | gzip |');
   say('|---|---:|---:|');
   for (const name of builds) {
-    const wasm = join(BUILD_DIRS[name], 'facelab_bg.wasm');
-    say(`| ${name} facelab_bg.wasm (after wasm-opt) | ${mb(await size(wasm))} | ${mb(await gzip(wasm))} |`);
+    for (const module of ['facelab_bg.wasm', 'facelab-webgpu_bg.wasm']) {
+      const wasm = join(BUILD_DIRS[name], module);
+      if (await stat(wasm).catch(() => null)) say(`| ${name} ${module} (after wasm-opt) | ${mb(await size(wasm))} | ${mb(await gzip(wasm))} |`);
+    }
   }
   const manifest = JSON.parse(await readFile(join(repoRoot, 'weights/manifest.json'), 'utf8'));
   for (const backbone of options.backbones) {
     const entry = manifest[backbone];
     say(`| ${backbone} weights, ours (${entry.file}) | ${mb(await size(join(repoRoot, 'weights', entry.file)))} | |`);
-    const originals = entry.source.files.map((f) => join(repoRoot, 'weights/cache', backbone, f.path));
+    const originals = backbone === 'dlib-resnet'
+      ? ['face_recognition_model-weights_manifest.json', 'face_recognition_model.bin'].map((f) => join(repoRoot, 'node_modules/@vladmandic/face-api/model', f))
+      : entry.source.files.map((f) => join(repoRoot, 'weights/cache', backbone, f.path));
     const total = (await Promise.all(originals.map(size))).reduce((a, b) => a + b, 0);
-    say(`| ${backbone} weights, TF.js's original files (${originals.length}) | ${mb(total)} | |`);
+    say(`| ${backbone} weights, ${backbone === 'dlib-resnet' ? "face-api.js's" : "TF.js's original"} files (${originals.length}) | ${mb(total)} | |`);
   }
   const wasmDir = join(repoRoot, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
   for (const file of ['../../tfjs/dist/tf.min.js', 'tf-backend-wasm.min.js', ...(await readdir(wasmDir)).filter((f) => f.endsWith('.wasm'))]) {
     const path = join(wasmDir, file);
     say(`| TF.js ${file.split('/').pop()} | ${mb(await size(path))} | ${mb(await gzip(path))} |`);
+  }
+
+  const figuresFile = value('--figures', null);
+  if (figuresFile) {
+    const figures = JSON.parse(await readFile(figuresFile, 'utf8'));
+    say();
+    say('First load (tests/e2e/load.test.mjs: bytes the server sent, gzip where a static host compresses):');
+    say();
+    say('| visit | bytes | of which |');
+    say('|---|---:|---|');
+    const at = (key) => figures[key]?.value ?? NaN;
+    say(`| first, no WebGPU adapter | ${mb(at('first_visit_bytes'))} | module ${mb(at('first_visit_module_bytes'))}, weights ${mb(at('first_visit_weights_bytes'))} |`);
+    say(`| second (weights cached) | ${mb(at('second_visit_bytes'))} | revalidations only |`);
+    say(`| first, with a WebGPU adapter | ${mb(at('webgpu_first_visit_bytes'))} | WebGPU module ${mb(at('webgpu_module_bytes'))} |`);
   }
 
   await mkdir(outputDir, { recursive: true });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark: our backbones vs TensorFlow.js (same model files, same images, same
-# page) in headless Chromium, plus our native numbers for scale. Prints a Markdown table and writes
+# page) in headless Chromium, plus our native numbers against ONNX Runtime (bench/ort.py). Prints a Markdown table and writes
 # tests/output/bench.md and bench.json. Options go to bench/run.mjs (--backbones faceres --batch 4
 # --rounds 5 --warmup 2 --threads N --software-gpu --no-isolation).
 set -euo pipefail
@@ -21,12 +21,22 @@ trap 'rm -f index-nosimd.html' EXIT
 CARGO_TARGET_DIR="$CARGO_TARGET_DIR-nosimd" RUSTFLAGS="-C target-feature=-simd128" \
   trunk build --release --no-default-features --dist dist-nosimd index-nosimd.html
 
-backbones=faceres,resnet50-imagenet
+backbones=faceres,resnet50-imagenet,dlib-resnet
 for ((i = 1; i <= $#; i++)); do [ "${!i}" = --backbones ] && { j=$((i + 1)); backbones=${!j}; }; done
 mkdir -p tests/output
-echo "bench: native, 1 thread and all cores"
-RAYON_NUM_THREADS=1 cargo run --release --locked --quiet --bin bench -- --backbones "$backbones" --json tests/output/bench-native-1.json
-cargo run --release --locked --quiet --bin bench -- --backbones "$backbones" --json tests/output/bench-native.json
+# ONNX Runtime, the native reference, from PyPI into a venv of its own (bench/requirements-ort.txt).
+ORT_VENV="$HOME/.cache/facelab/tools/ort-venv"
+if ! "$ORT_VENV/bin/pip" freeze 2>/dev/null | diff -q <(grep -v '^#' bench/requirements-ort.txt) - >/dev/null; then
+  echo "bench: installing onnxruntime and what it needs from PyPI into $ORT_VENV"
+  python3 -m venv "$ORT_VENV"
+  "$ORT_VENV/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements-ort.txt
+fi
+echo "bench: native, ours (burn-flex) vs ONNX Runtime, paired rounds, 1 thread and all cores"
+cargo build --release --locked --quiet --bin bench
+"$ORT_VENV/bin/python" bench/ort.py --bench-bin "$CARGO_TARGET_DIR/release/bench" --backbones "$backbones" --json tests/output/bench-ort.json
+
+echo "bench: bytes on the wire for a first and a second visit (tests/e2e/load.test.mjs, into figures.json)"
+node --test --test-reporter=dot tests/e2e/load.test.mjs
 
 echo "bench: headless Chromium"
-node bench/run.mjs --native tests/output/bench-native-1.json,tests/output/bench-native.json "$@"
+node bench/run.mjs --native tests/output/bench-ort.json --figures tests/output/figures.json "$@"

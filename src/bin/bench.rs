@@ -1,8 +1,8 @@
 //! Benchmark (not a test): milliseconds per image of each backbone on each CPU backend, natively,
 //! on real LFW inputs, and the flex/ndarray ratio measured in the same process.
 //!
-//! `cargo run --release --bin bench -- [--batch N] [--runs N] [--backbones faceres,...] [--json FILE]`
-//! (`RAYON_NUM_THREADS=1` for one thread; `--json` is what scripts/bench.sh reads.)
+//! `cargo run --release --bin bench -- [--batch N] [--runs N] [--backbones faceres,...] [--backends flex,ndarray] [--json FILE]`
+//! (`RAYON_NUM_THREADS=1` for one thread; `--json` is what bench/ort.py, run by scripts/bench.sh, reads.)
 
 use std::time::Instant;
 
@@ -30,6 +30,15 @@ fn main() {
     let batch: usize = value("--batch").map_or(8, |v| v.parse().expect("--batch N"));
     let runs: usize = value("--runs").map_or(3, |v| v.parse().expect("--runs N"));
     let names = value("--backbones").unwrap_or_else(|| "faceres,resnet50-imagenet".into());
+    let backends: Vec<(&str, Device)> = value("--backends")
+        .unwrap_or_else(|| "flex,ndarray".into())
+        .split(',')
+        .map(|name| match name {
+            "flex" => ("flex", Device::flex()),
+            "ndarray" => ("ndarray", ndarray()),
+            other => panic!("unknown backend {other} (flex, ndarray)"),
+        })
+        .collect();
 
     let inputs_dir = testvectors_root().join("inputs");
     let mut images: Vec<RgbImage> = std::fs::read_dir(&inputs_dir)
@@ -50,13 +59,14 @@ fn main() {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!("native CPU, batch {batch}, median of {runs} runs after a warm-up, {threads} threads");
     let mut rows = Vec::new();
-    println!("{:<20} {:>14} {:>14} {:>14}", "backbone", "flex ms/img", "ndarray ms/img", "flex/ndarray");
+    let header: Vec<String> = backends.iter().map(|(name, _)| format!("{name} ms/img")).collect();
+    println!("{:<20} {:>14}", "backbone", header.join(" "));
     for name in names.split(',') {
         let id = BackboneId::from_name(name).unwrap_or_else(|| panic!("unknown backbone {name}"));
         let spec = id.spec();
         let mut per_image = Vec::new();
-        for (backend, device) in [("flex", Device::flex()), ("ndarray", ndarray())] {
-            let backbone = load_backbone(id, &device).unwrap_or_else(|e| panic!("{e}"));
+        for (backend, device) in &backends {
+            let backbone = load_backbone(id, device).unwrap_or_else(|e| panic!("{e}"));
             backbone.embed_inputs(&images); // warm-up
             let times: Vec<f64> = (0..runs)
                 .map(|_| {
@@ -72,7 +82,12 @@ fn main() {
                 "median": median, "min": min, "max": max,
             }));
         }
-        println!("{:<20} {:>14.1} {:>14.1} {:>14.3}", spec.name, per_image[0], per_image[1], per_image[0] / per_image[1]);
+        let cells: Vec<String> = per_image.iter().map(|ms| format!("{ms:>14.1}")).collect();
+        let ratio = match backends.as_slice() {
+            [(a, _), (b, _)] => format!("  {a}/{b} {:.3}", per_image[0] / per_image[1]),
+            _ => String::new(),
+        };
+        println!("{:<20} {}{ratio}", spec.name, cells.join(" "));
     }
     if let Some(path) = value("--json") {
         let json = serde_json::json!({ "threads": threads, "batch": batch, "runs": runs, "rows": rows });

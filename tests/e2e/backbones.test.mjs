@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchChromium, outputDir, recordRequests, serveDist } from './server.mjs';
+import { launchChromium, outputDir, recordFigures, recordRequests, serveDist } from './server.mjs';
 
 const PER_PERSON = Number(process.env.FACELAB_COMPARE_PER_PERSON ?? 20);
 const weightsRequests = (requests, name) => requests.filter((r) => r.url.endsWith(`/weights/${name}.safetensors`));
@@ -126,6 +126,12 @@ test('backbone picker: lazy download, switch with re-embedding, compare and expo
     assert.match(markdown, /\| resnet50-imagenet \| 0\.\d{3} ± /);
     await writeFile(join(outputDir, 'comparison.md'), markdown);
     await writeFile(join(outputDir, 'comparison.csv'), csv);
+    // ms/photo per backbone as the comparison shows it (the app's own timing of its embeddings).
+    const [header, ...rows] = csv.trim().split('\n').map((line) => line.split(','));
+    const column = header.indexOf('ms_per_photo');
+    await recordFigures('backbones: comparison', Object.fromEntries(rows.map((row) => [
+      `ms_per_photo_${row[0]}_cpu`, { value: Number(row[column]), unit: `ms/photo (${row[0]}, CPU burn-flex, embedding a kept face picture)` },
+    ])));
     await page.screenshot({ path: join(outputDir, 'comparison.png'), fullPage: true });
 
     // The user's own vggface2 file: foreign, truncated and incomplete files are refused and

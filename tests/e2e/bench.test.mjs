@@ -1,7 +1,8 @@
 // The benchmark page (bench/) works and measures the same computation on both sides: a short run
 // on faceres with the SIMD build. No timing is asserted (scripts/bench.sh reports speed); what is
 // checked is that every row ran or says why not, and that our embeddings equal TF.js's on the
-// original model files (an implementation independent of ours, in the same page).
+// original model files (an implementation independent of ours, in the same page), and that head
+// training runs on both sides.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { benchInChromium } from '../../bench/run.mjs';
@@ -28,5 +29,11 @@ test('the benchmark page runs ours and TF.js on the same inputs, with the same r
   }
   for (const r of results.rows) {
     assert.ok(r.median > 0 || r.skip, `${r.label} either ran or says why not`);
+  }
+  // Head training: our worker's Train and TF.js's dense layer both learn the 5 people.
+  const { training } = results;
+  for (const side of [training.ours, training.tfjs]) {
+    assert.equal(side.times.length, 1);
+    assert.ok(side.accuracy >= 0.95, `head training test accuracy ${side.accuracy}`);
   }
 });

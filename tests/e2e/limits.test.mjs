@@ -191,6 +191,7 @@ test('WebGPU where the browser has an adapter, and the CPU when it is lost mid-r
   const person = await addPerson('On the GPU');
   await enrollFiles(person, BLAIR, 1);
   const gpuSummary = await text(person.getByTestId('enroll-summary'));
+  const msPerPhoto = async (p) => Number((await text(p.getByTestId('enroll-summary'))).match(/([\d.]+) ms per photo/)[1]);
   // The compute worker dies mid-session (as on a lost GPU device): the next photo restarts it on
   // the CPU, says so, and is enrolled.
   const [worker] = page.workers();
@@ -205,5 +206,9 @@ test('WebGPU where the browser has an adapter, and the CPU when it is lost mid-r
   console.log(`WebGPU (software adapter) in the page: ${gpuSummary}; embedding norm ${gpu} vs CPU ${cpu}`);
   // Detection runs on the same backend, so its box (and the crop) may move by a pixel.
   assert.ok(cpu > 1 && Math.abs(gpu - cpu) < 1e-2 * cpu, `WebGPU norm ${gpu} vs CPU ${cpu}`);
+  await recordFigures('limits: WebGPU', {
+    ms_per_photo_faceres_webgpu: { value: await msPerPhoto(person), unit: 'ms/photo (faceres, WebGPU on the software adapter, detect + embed, first photo)' },
+    ms_per_photo_faceres_cpu_after_gpu_loss: { value: await msPerPhoto(cpuPerson), unit: 'ms/photo (faceres, CPU after the restart, detect + embed, first photo)' },
+  });
   assert.deepEqual(errors, []);
 });

@@ -47,7 +47,7 @@ test(`LFW-5 sample (${PER_PERSON} per person) enrolls, trains and tests in the p
     const trainPhotos = Number((await trainTime.textContent()).match(/on (\d+) photos/)[1]);
     assert.equal(trainPhotos, 4 * PER_PERSON);
     await recordFigures(`sample (${PER_PERSON} per person)`, {
-      head_training_ms: { value: trainMs, unit: `ms to train on ${trainPhotos} photos x 5 people (faceres, 2048-d)` },
+      head_training_ms: { value: trainMs, unit: `ms to train on ${trainPhotos} photos of 5 people (faceres, 1024-d embeddings)` },
       sample_ms_per_photo_faceres_flex: { value: (1000 * seconds) / (5 * PER_PERSON), unit: 'ms/photo (fetch, decode, embed; reference crop)' },
       sample_test_accuracy_faceres: { value: percent, unit: '%' },
     });
