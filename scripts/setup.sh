@@ -10,7 +10,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/facelab/target}"
 TOOLS="$HOME/.cache/facelab/tools"
 TRUNK_VERSION=0.21.14
 BINARYEN_VERSION=132.0.0
-say() { echo "setup: $*"; }
+say() { echo "setup: [${SECONDS}s] $*"; }
+# The tools' own release profiles (fat LTO, one codegen unit) make installing them the slowest
+# part of a cold setup; unoptimised linking is fine for a build tool.
+install_tool() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo install "$@"
+}
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
@@ -18,8 +23,10 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
-  say "installing trunk $TRUNK_VERSION (about 15 minutes on 2 cores)"
-  cargo install --locked trunk --version "$TRUNK_VERSION"
+  say "installing trunk $TRUNK_VERSION (several minutes on 2 cores)"
+  # No default features: no update check and no TLS (it serves plain http on 127.0.0.1 and
+  # downloads nothing, Trunk.toml's offline = true).
+  install_tool --locked trunk --version "$TRUNK_VERSION" --no-default-features
 fi
 
 # wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock. Not --locked: its own lockfile
@@ -28,14 +35,14 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = 
 if [ -z "$WASM_BINDGEN_VERSION" ]; then echo "setup: no wasm-bindgen in Cargo.lock" >&2; exit 1; fi
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  install_tool wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
 # wasm-pack from crates.io: its npm installer downloads a binary from outside the registries.
 WASM_PACK_VERSION=0.15.1
 if [ "$(wasm-pack --version 2>/dev/null)" != "wasm-pack $WASM_PACK_VERSION" ]; then
-  say "installing wasm-pack $WASM_PACK_VERSION (about 5 minutes on 2 cores)"
-  cargo install --locked wasm-pack --version "$WASM_PACK_VERSION"
+  say "installing wasm-pack $WASM_PACK_VERSION"
+  install_tool --locked wasm-pack --version "$WASM_PACK_VERSION"
 fi
 
 missing_debs=()

@@ -7,24 +7,27 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/facelab/target}"
 # dir shared by two checkouts must not keep one checkout's paths for the other.
 export FACELAB_TESTVECTORS="${FACELAB_TESTVECTORS:-$(realpath -m ../shared/testvectors)}"
 export FACELAB_WEIGHTS="${FACELAB_WEIGHTS:-$PWD/weights}"
+# Each step prints the seconds since the start (README "Developer loop" quotes them).
+step() { echo "test: [${SECONDS}s] $*"; }
 scripts/setup.sh
 
-echo "test: native tests (core, parity, converters)"
+step "native tests (core, parity, converters)"
 cargo test --release --locked
 
-echo "test: the core in headless Chromium (wasm-pack test; webdriver.json names the browser)"
+step "the core in headless Chromium (wasm-pack test; webdriver.json names the browser)"
 # --mode no-install: the wasm-bindgen-cli that setup installed, Debian's chromedriver; nothing downloaded.
 WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install --release \
   -- --locked --no-default-features --features simd,webgpu --test browser
 
-echo "test: building the page (trunk build --release)"
+step "building the page (trunk build --release)"
 export PATH="$HOME/.cache/facelab/tools/node_modules/.bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true
 trunk build --release
 
-echo "test: end-to-end tests in headless Chromium"
+step "end-to-end tests in headless Chromium"
 mkdir -p tests/output
 # keras-vggface-shaped .h5 files (random weights; the real one is in no registry) for the
 # page's "use your own file" path: complete, and without one layer.
 cargo run --release --locked --quiet --bin weights -- synthetic-h5 tests/output/synthetic-vggface2.h5
 cargo run --release --locked --quiet --bin weights -- synthetic-h5 tests/output/vggface2-missing-layer.h5 --drop conv4_2_3x3/bn/gamma
 node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs
+step "done"
