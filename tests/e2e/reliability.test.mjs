@@ -281,7 +281,7 @@ test(`scale: ${SCALE_PHOTOS} photos enrolled in one session, memory measured, ke
   for (const name of byPerson.keys()) restored += await photos(card(name));
   assert.equal(restored, enrolled, 'every photo back after a reload');
   const figures = {
-    photos: enrolled, seconds, ms_per_photo: (seconds * 1000) / enrolled, peak_js_heap_bytes: peak.js_heap,
+    photos: enrolled, seconds, ms_per_photo: Math.round((seconds * 1e5) / enrolled) / 100, peak_js_heap_bytes: peak.js_heap,
     peak_page_memory_bytes: peak.page, after_reload: await memory(), storage_usage_bytes: usage, restore_seconds: restoreSeconds, persistence,
   };
 
