@@ -125,11 +125,13 @@ async function main() {
   for (const backbone of options.backbones) {
     const entry = manifest[backbone];
     say(`| ${backbone} weights, ours (${entry.file}) | ${mb(await size(join(repoRoot, 'weights', entry.file)))} | |`);
-    const originals = backbone === 'dlib-resnet'
+    // dlib-resnet's peer is face-api.js with its own weights (bench/faceapi-worker.js).
+    const faceApi = backbone === 'dlib-resnet';
+    const originals = faceApi
       ? ['face_recognition_model-weights_manifest.json', 'face_recognition_model.bin'].map((f) => join(repoRoot, 'node_modules/@vladmandic/face-api/model', f))
       : entry.source.files.map((f) => join(repoRoot, 'weights/cache', backbone, f.path));
     const total = (await Promise.all(originals.map(size))).reduce((a, b) => a + b, 0);
-    say(`| ${backbone} weights, ${backbone === 'dlib-resnet' ? "face-api.js's" : "TF.js's original"} files (${originals.length}) | ${mb(total)} | |`);
+    say(`| ${backbone} weights, ${faceApi ? "face-api.js's" : "TF.js's original"} files (${originals.length}) | ${mb(total)} | |`);
   }
   const wasmDir = join(repoRoot, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
   for (const file of ['../../tfjs/dist/tf.min.js', 'tf-backend-wasm.min.js', ...(await readdir(wasmDir)).filter((f) => f.endsWith('.wasm'))]) {
