@@ -262,8 +262,10 @@ window.runBench = async function runBench(options) {
       for (let k = 0; k < live.length; k++) {
         const row = live[(k + round) % live.length];
         const started = performance.now();
-        await row.runner.embed(pixels, count, side);
+        const embedding = await row.runner.embed(pixels, count, side);
         row.times.push((performance.now() - started) / count);
+        // Compared with the peer's below (also where there is no warm-up pass).
+        row.embedding = embedding;
       }
       log(`${backbone}: round ${round + 1}/${options.rounds} done`);
     }
